@@ -1,0 +1,67 @@
+/**
+ * Typed, documented configuration: each process declares a TypeBox schema whose properties are
+ * environment keys (with `default` and `description`), and loads it with `loadConfig`, which fails
+ * fast naming every bad or missing key. README's configuration table and the production compose
+ * file are checked against these schemas by tests.
+ */
+import { type Static, type TObject, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly processName: string,
+    readonly problems: string[],
+  ) {
+    super(`Invalid ${processName} configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Environment values are strings; convert, apply defaults, then validate strictly. */
+export function loadConfig<S extends TObject>(
+  processName: string,
+  schema: S,
+  env: Record<string, string | undefined> = process.env,
+): Static<S> {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(schema.properties)) {
+    const v = env[key];
+    if (v !== undefined && v !== '') raw[key] = v;
+  }
+  const withDefaults = Value.Default(schema, Value.Clone(raw)) as Record<string, unknown>;
+  const converted = Value.Convert(schema, withDefaults) as Record<string, unknown>;
+  const problems: string[] = [];
+  for (const err of Value.Errors(schema, converted)) {
+    const key = err.path.replace(/^\//, '').split('/')[0] || '(root)';
+    const given = env[key];
+    const desc = (schema.properties as Record<string, { description?: string }>)[key]?.description;
+    problems.push(
+      given === undefined || given === ''
+        ? `${key} is required${desc ? ` (${desc})` : ''}: ${err.message}`
+        : `${key}=${JSON.stringify(given)} is invalid: ${err.message}${desc ? ` (${desc})` : ''}`,
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(processName, [...new Set(problems)]);
+  return converted as Static<S>;
+}
+
+/** Helpers that keep schema declarations short and self-documenting. */
+export const Env = {
+  str: (description: string, def?: string) =>
+    def === undefined ? Type.String({ description, minLength: 1 }) : Type.String({ description, default: def }),
+  optStr: (description: string) => Type.Optional(Type.String({ description, minLength: 1 })),
+  int: (description: string, def: number, min = 0, max = 2 ** 31) =>
+    Type.Integer({ description, default: def, minimum: min, maximum: max }),
+  port: (description: string, def: number) => Type.Integer({ description, default: def, minimum: 1, maximum: 65535 }),
+  bool: (description: string, def: boolean) => Type.Boolean({ description, default: def }),
+  url: (description: string, def?: string) =>
+    def === undefined
+      ? Type.String({ description, pattern: '^[a-z][a-z0-9+.-]*://' })
+      : Type.String({ description, pattern: '^[a-z][a-z0-9+.-]*://', default: def }),
+  optUrl: (description: string) => Type.Optional(Type.String({ description, pattern: '^[a-z][a-z0-9+.-]*://' })),
+  enumOf: <T extends string>(description: string, values: readonly T[], def: T) =>
+    Type.Union(
+      values.map((v) => Type.Literal(v)),
+      { description, default: def },
+    ),
+};

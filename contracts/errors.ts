@@ -1,0 +1,39 @@
+/**
+ * The one catalogue of coded errors. Every error a client can see has a code here, an HTTP
+ * status and a default message that never contains patient data. Handlers may replace the
+ * message with a more specific, still PHI-free, reason.
+ */
+export const ERRORS = {
+  RADLINK_BAD_REQUEST: { statusCode: 400, message: 'The request is malformed.' },
+  RADLINK_VALIDATION: { statusCode: 400, message: 'The request does not match the schema.' },
+  RADLINK_BAD_JSON: { statusCode: 400, message: 'The request body is not valid JSON.' },
+  RADLINK_UNAUTHENTICATED: { statusCode: 401, message: 'Authentication is required.' },
+  RADLINK_BAD_CREDENTIALS: { statusCode: 401, message: 'Unknown user or wrong password.' },
+  RADLINK_TOTP_REQUIRED: { statusCode: 401, message: 'A one-time code (TOTP) is required.' },
+  RADLINK_TOTP_INVALID: { statusCode: 401, message: 'The one-time code is wrong or expired.' },
+  RADLINK_TOKEN_INVALID: { statusCode: 401, message: 'The token is invalid or expired.' },
+  RADLINK_SESSION_REVOKED: { statusCode: 401, message: 'The session has ended; log in again.' },
+  RADLINK_USER_DISABLED: { statusCode: 401, message: 'This account is disabled.' },
+  RADLINK_FORBIDDEN: { statusCode: 403, message: 'Your role may not do this.' },
+  RADLINK_NOT_FOUND: { statusCode: 404, message: 'Not found.' },
+  RADLINK_ROUTE_NOT_FOUND: { statusCode: 404, message: 'No such route.' },
+  RADLINK_CONFLICT: { statusCode: 409, message: 'The request conflicts with the current state.' },
+  RADLINK_NOT_ACCEPTABLE: { statusCode: 406, message: 'The requested media type or transfer syntax is not available.' },
+  RADLINK_PAYLOAD_TOO_LARGE: { statusCode: 413, message: 'The request body is too large.' },
+  RADLINK_UNSUPPORTED_MEDIA_TYPE: { statusCode: 415, message: 'The request media type is not supported.' },
+  RADLINK_RATE_LIMITED: { statusCode: 429, message: 'Too many requests; slow down.' },
+  RADLINK_INTERNAL: { statusCode: 500, message: 'Internal error.' },
+  RADLINK_UPSTREAM_UNAVAILABLE: { statusCode: 503, message: 'A backing service is unavailable.' },
+  RADLINK_NOT_READY: { statusCode: 503, message: 'The service is not ready.' },
+} as const satisfies Record<string, { statusCode: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** The body of every error response. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  statusCode: number;
+  /** Request id, to find the detail in the server log. */
+  requestId?: string;
+}

@@ -1,0 +1,150 @@
+/**
+ * The gateway as a Fastify plugin tree. Clients (database, Redis, Orthanc, S3) are built by the
+ * caller and passed in, so tests build the same app against the real services and
+ * only server.ts listens. Registration order matters: error handling and the access guard come
+ * before any route, so every route is covered by both.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import cookie from '@fastify/cookie';
+import rateLimit from '@fastify/rate-limit';
+import fastifyStatic from '@fastify/static';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type pino from 'pino';
+import auditPlugin from './audit/audit.js';
+import auditRoutes from './audit/routes.js';
+import type { GatewayConfig } from './config.js';
+import type { Db } from './db/client.js';
+import { migrate } from './db/migrate.js';
+import dicomwebPassthrough from './dicomweb/passthrough.js';
+import healthRoutes from './health/routes.js';
+import authRoutes from './identity/auth-routes.js';
+import { FacilityRepo } from './identity/facilities.js';
+import facilityRoutes from './identity/facility-routes.js';
+import { ensureInitialAdmin } from './identity/initial-admin.js';
+import { syncModalities } from './identity/modality-sync.js';
+import { SessionRepo } from './identity/sessions.js';
+import { TokenService } from './identity/tokens.js';
+import userRoutes from './identity/user-routes.js';
+import { UserRepo } from './identity/users.js';
+import { loggerOptions } from './logger.js';
+import errorsPlugin from './plugins/errors.js';
+import metricsPlugin from './plugins/metrics.js';
+import type { OrthancClient } from './plugins/orthanc.js';
+import type { ObjectStore } from './plugins/s3.js';
+import guard from './policy/guard.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: GatewayConfig;
+    db: Db;
+    redis: Redis;
+    orthanc: OrthancClient;
+    s3: ObjectStore;
+  }
+}
+
+export interface AppDeps {
+  config: GatewayConfig;
+  db: Db;
+  redis: Redis;
+  orthanc: OrthancClient;
+  s3: ObjectStore;
+  /** A pino logger; default: one built from the config. */
+  logger?: pino.Logger;
+  /** TLS key and certificate: the app then serves HTTPS. */
+  https?: { key: Buffer; cert: Buffer };
+}
+
+const REPO_ROOT = resolve(import.meta.dirname, '../..');
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config, db } = deps;
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: loggerOptions(config.RADLINK_LOG_LEVEL) }),
+    ...(deps.https ? { https: deps.https } : {}),
+    bodyLimit: config.RADLINK_BODY_LIMIT_BYTES,
+    trustProxy: config.RADLINK_TRUST_PROXY,
+    requestIdHeader: false,
+    disableRequestLogging: false,
+    ajv: { customOptions: { allErrors: false, coerceTypes: true, useDefaults: true, removeAdditional: false } },
+  });
+
+  app.decorate('config', config);
+  app.decorate('db', db);
+  app.decorate('redis', deps.redis);
+  app.decorate('orthanc', deps.orthanc);
+  app.decorate('s3', deps.s3);
+
+  await migrate(db);
+  const users = new UserRepo(db);
+  const sessions = new SessionRepo(db, config.RADLINK_SESSION_TTL_SECONDS);
+  const facilities = new FacilityRepo(db);
+  const tokens = new TokenService(config.RADLINK_TOKEN_SECRET, config.RADLINK_TOKEN_TTL_SECONDS);
+  await ensureInitialAdmin(users, config.RADLINK_ADMIN_PASSWORD, app.log);
+
+  await app.register(errorsPlugin);
+  await app.register(cookie);
+  await app.register(metricsPlugin);
+  await app.register(rateLimit, {
+    global: false,
+    redis: deps.redis,
+    nameSpace: 'radlink-rl-',
+    // Rate limiting is defence in depth: if Redis is briefly down, logins still work.
+    skipOnError: true,
+    errorResponseBuilder: (_req, ctx) => ({
+      statusCode: 429,
+      code: 'RADLINK_RATE_LIMITED',
+      message: `Too many attempts; try again in ${Math.ceil(ctx.ttl / 1000)} s.`,
+    }),
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'RadLink API', version: '0.1.0', description: 'PACS, remote reading and AI imaging.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/api/docs' });
+  await app.register(guard, { tokens, sessions, metricsToken: config.RADLINK_METRICS_TOKEN });
+  await app.register(auditPlugin, { db });
+
+  await app.register(healthRoutes, { statusFile: join(config.RADLINK_DATA, 'run', 'services.json') });
+  await app.register(authRoutes, {
+    users,
+    sessions,
+    tokens,
+    sessionTtlSeconds: config.RADLINK_SESSION_TTL_SECONDS,
+    cookieSecure: config.RADLINK_COOKIE_SECURE,
+    loginRateLimit: config.RADLINK_LOGIN_RATE_LIMIT,
+  });
+  await app.register(userRoutes, { users, sessions, facilities });
+  await app.register(facilityRoutes, { db, facilities, orthanc: deps.orthanc });
+  await app.register(auditRoutes, { db });
+  await app.register(dicomwebPassthrough, { orthanc: deps.orthanc });
+
+  const viewerDir = resolve(config.RADLINK_VIEWER_DIR ?? join(REPO_ROOT, 'viewer', 'dist'));
+  if (existsSync(join(viewerDir, 'index.html'))) {
+    await app.register(fastifyStatic, { root: viewerDir, wildcard: true, schemaHide: true });
+  } else {
+    app.get('/', { schema: { hide: true } }, async (_req, reply) =>
+      reply
+        .type('text/html; charset=utf-8')
+        .send(
+          '<!doctype html><meta charset="utf-8"><title>RadLink</title><h1>RadLink</h1>' +
+            '<p>The viewer is not built on this server. API documentation: <a href="/api/docs">/api/docs</a>.</p>',
+        ),
+    );
+  }
+
+  app.addHook('onReady', async () => {
+    // Orthanc may still be starting; the AE-title list is pushed again on every change.
+    await syncModalities(deps.orthanc, facilities).catch((err) =>
+      app.log.warn({ err: (err as Error).message }, 'could not push AE titles to Orthanc yet'),
+    );
+  });
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,98 @@
+/**
+ * Server-side login sessions. The browser holds `<sessionId>.<secret>` in an HttpOnly cookie
+ * (images and server-sent events cannot carry a bearer header); API clients hold a short-lived
+ * bearer token naming the session. Only a SHA-256 of the secret is stored.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Role } from '../../../contracts/roles.js';
+import type { Queryable } from '../db/client.js';
+
+export interface SessionUser {
+  sessionId: string;
+  userId: string;
+  username: string;
+  role: Role;
+  facilityId: string | null;
+  revoked: boolean;
+  expired: boolean;
+  disabled: boolean;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+const SESSION_SELECT = `
+  SELECT s.id AS "sessionId", u.id AS "userId", u.username, u.role, u.facility_id AS "facilityId",
+         s.revoked_at IS NOT NULL AS revoked,
+         (s.expires_at < now() OR s.last_seen_at + make_interval(secs => $2) < now()) AS expired,
+         u.disabled_at IS NOT NULL AS disabled
+    FROM sessions s JOIN users u ON u.id = s.user_id`;
+
+export class SessionRepo {
+  constructor(
+    private readonly db: Queryable,
+    /** Idle lifetime; also the absolute cap is 7 x idle. */
+    private readonly idleSeconds: number,
+  ) {}
+
+  async create(userId: string, clientIp: string, userAgent: string | undefined): Promise<{ id: string; cookie: string }> {
+    const id = randomUUID();
+    const secret = randomBytes(32).toString('base64url');
+    await this.db.query(
+      `INSERT INTO sessions (id, user_id, secret_hash, expires_at, client_ip, user_agent)
+       VALUES ($1, $2, $3, now() + make_interval(secs => $4), $5, $6)`,
+      [id, userId, sha256(secret), this.idleSeconds * 7, clientIp, userAgent?.slice(0, 256) ?? null],
+    );
+    return { id, cookie: `${id}.${secret}` };
+  }
+
+  async byId(sessionId: string): Promise<SessionUser | null> {
+    if (!/^[0-9a-f-]{36}$/.test(sessionId)) return null;
+    const rows = await this.db.query<SessionUser>(`${SESSION_SELECT} WHERE s.id = $1`, [sessionId, this.idleSeconds]);
+    return rows[0] ?? null;
+  }
+
+  async byCookie(cookie: string): Promise<SessionUser | null> {
+    const dot = cookie.indexOf('.');
+    if (dot !== 36) return null;
+    const rows = await this.db.query<SessionUser>(`${SESSION_SELECT} WHERE s.id = $1 AND s.secret_hash = $3`, [
+      cookie.slice(0, 36),
+      this.idleSeconds,
+      sha256(cookie.slice(37)),
+    ]);
+    return rows[0] ?? null;
+  }
+
+  /** Sliding idle expiry; written at most once a minute per session to keep reads cheap. */
+  async touch(sessionId: string): Promise<void> {
+    await this.db.query(
+      `UPDATE sessions SET last_seen_at = now() WHERE id = $1 AND last_seen_at < now() - interval '60 seconds'`,
+      [sessionId],
+    );
+  }
+
+  async revoke(sessionId: string): Promise<boolean> {
+    const rows = await this.db.query(
+      'UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id',
+      [sessionId],
+    );
+    return rows.length > 0;
+  }
+
+  async revokeAllForUser(userId: string): Promise<number> {
+    const rows = await this.db.query(
+      'UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL RETURNING id',
+      [userId],
+    );
+    return rows.length;
+  }
+
+  async listForUser(userId: string): Promise<
+    { id: string; createdAt: string; lastSeenAt: string; clientIp: string | null; userAgent: string | null }[]
+  > {
+    return this.db.query(
+      `SELECT id, created_at AS "createdAt", last_seen_at AS "lastSeenAt", client_ip AS "clientIp", user_agent AS "userAgent"
+         FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() ORDER BY created_at DESC`,
+      [userId],
+    );
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The one HTTP client for Orthanc (loopback, basic auth, keep-alive pool). Orthanc is private:
+ * nothing reaches it except through this client, and callers decide what may be forwarded
+ * (see dicomweb/). Connection failures surface as RADLINK_UPSTREAM_UNAVAILABLE (503 with a
+ * reason); the pool reconnects by itself when Orthanc is back.
+ */
+import type { Readable } from 'node:stream';
+import { Pool } from 'undici';
+import { AppError } from './errors.js';
+
+export interface OrthancResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable & { json(): Promise<unknown>; text(): Promise<string>; arrayBuffer(): Promise<ArrayBuffer> };
+}
+
+export interface OrthancOptions {
+  url: string;
+  username: string;
+  password: string;
+  /** Per-request timeout for headers; bodies of large retrieves may take longer. */
+  headersTimeoutMs?: number;
+}
+
+export class OrthancClient {
+  private readonly pool: Pool;
+  private readonly auth: string;
+  constructor(opts: OrthancOptions) {
+    this.pool = new Pool(opts.url, {
+      connections: 32,
+      pipelining: 1,
+      headersTimeout: opts.headersTimeoutMs ?? 30_000,
+      bodyTimeout: 120_000,
+      keepAliveTimeout: 10_000,
+    });
+    this.auth = `Basic ${Buffer.from(`${opts.username}:${opts.password}`).toString('base64')}`;
+  }
+
+  async request(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    opts: { headers?: Record<string, string>; body?: Buffer | string | Readable; signal?: AbortSignal } = {},
+  ): Promise<OrthancResponse> {
+    try {
+      const res = await this.pool.request({
+        method,
+        path,
+        headers: { ...opts.headers, authorization: this.auth },
+        body: opts.body ?? null,
+        signal: opts.signal,
+      });
+      return res as unknown as OrthancResponse;
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? 'unknown';
+      throw new AppError('RADLINK_UPSTREAM_UNAVAILABLE', `The DICOM archive (Orthanc) is unavailable (${code}).`);
+    }
+  }
+
+  async json<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    const res = await this.request(method, path, {
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.body.text();
+    if (res.statusCode >= 400) {
+      throw new AppError(
+        res.statusCode === 404 ? 'RADLINK_NOT_FOUND' : 'RADLINK_UPSTREAM_UNAVAILABLE',
+        `Orthanc answered ${res.statusCode} to ${method} ${path.split('?')[0]}.`,
+      );
+    }
+    return (text ? JSON.parse(text) : null) as T;
+  }
+
+  async ping(): Promise<void> {
+    await this.json('GET', '/system');
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Enforces the access policy on every request, in one place:
+ *  - at registration, a route without a policy entry throws, so the app refuses to start;
+ *  - per request, the caller is authenticated (bearer token, else session cookie) and the
+ *    rule's roles are checked before any handler runs.
+ * Handlers never re-implement authentication; they read `request.principal`.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Principal } from '../identity/principal.js';
+import type { SessionRepo, SessionUser } from '../identity/sessions.js';
+import type { TokenService } from '../identity/tokens.js';
+import { AppError } from '../plugins/errors.js';
+import type { AccessRule } from './rules.js';
+import { lookupRule } from './table.js';
+
+export const SESSION_COOKIE = 'radlink_session';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: AccessRule;
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+export interface GuardOptions {
+  tokens: TokenService;
+  sessions: SessionRepo;
+  metricsToken?: string | undefined;
+}
+
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const WWW_AUTH = { 'www-authenticate': 'Bearer realm="radlink"' };
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function principalFrom(s: SessionUser, via: Principal['via']): Principal {
+  if (s.disabled) throw new AppError('RADLINK_USER_DISABLED', undefined, WWW_AUTH);
+  if (s.revoked || s.expired) throw new AppError('RADLINK_SESSION_REVOKED', undefined, WWW_AUTH);
+  return {
+    kind: 'user',
+    userId: s.userId,
+    username: s.username,
+    role: s.role,
+    facilityId: s.facilityId,
+    sessionId: s.sessionId,
+    via,
+  };
+}
+
+export async function authenticate(request: FastifyRequest, opts: GuardOptions): Promise<Principal | null> {
+  const auth = request.headers.authorization;
+  if (auth !== undefined) {
+    const m = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/.exec(auth);
+    if (!m) throw new AppError('RADLINK_TOKEN_INVALID', 'The Authorization header must be "Bearer <token>".', WWW_AUTH);
+    const claims = await opts.tokens.verify(m[1]!);
+    if (!claims) throw new AppError('RADLINK_TOKEN_INVALID', undefined, WWW_AUTH);
+    const s = await opts.sessions.byId(claims.sid);
+    if (!s || s.userId !== claims.sub) throw new AppError('RADLINK_TOKEN_INVALID', undefined, WWW_AUTH);
+    return principalFrom(s, 'bearer');
+  }
+  const cookie = request.cookies?.[SESSION_COOKIE];
+  if (cookie) {
+    const s = await opts.sessions.byCookie(cookie);
+    if (!s) throw new AppError('RADLINK_SESSION_REVOKED', undefined, WWW_AUTH);
+    return principalFrom(s, 'cookie');
+  }
+  return null;
+}
+
+export default fp(
+  async (app: FastifyInstance, opts: GuardOptions) => {
+    app.decorateRequest('principal', null);
+
+    app.addHook('onRoute', (route) => {
+      const methods = Array.isArray(route.method) ? route.method : [route.method];
+      let rule: AccessRule | undefined;
+      for (const method of methods) {
+        rule = lookupRule(method, route.url);
+        if (!rule) {
+          throw new Error(`${method} ${route.url} has no entry in the access policy (server/src/policy/table.ts)`);
+        }
+      }
+      route.config = { ...(route.config ?? {}), access: rule };
+    });
+
+    app.addHook('onRequest', async (request) => {
+      const rule = request.routeOptions.config?.access;
+      // No rule means no route matched: the not-found handler answers 404.
+      if (!rule || rule.anonymous) return;
+
+      if (rule.metricsToken && opts.metricsToken) {
+        const auth = request.headers.authorization ?? '';
+        if (auth.startsWith('Bearer ') && sameSecret(auth.slice(7), opts.metricsToken)) return;
+      }
+
+      const principal = await authenticate(request, opts);
+      if (!principal) throw new AppError('RADLINK_UNAUTHENTICATED', undefined, WWW_AUTH);
+      request.principal = principal;
+
+      if (principal.via === 'cookie' && UNSAFE.has(request.method)) {
+        // Cookies are SameSite=Strict; this also refuses a cross-site form or fetch that slipped through.
+        const origin = request.headers.origin;
+        if (origin !== undefined && safeHost(origin) !== request.headers.host) {
+          throw new AppError('RADLINK_FORBIDDEN', 'Cross-origin request refused.');
+        }
+      }
+      if (rule.roles !== 'any-user' && !rule.roles?.includes(principal.role)) {
+        throw new AppError('RADLINK_FORBIDDEN');
+      }
+      void opts.sessions.touch(principal.sessionId).catch((err) => request.log.warn({ err }, 'session touch failed'));
+    });
+  },
+  { name: 'radlink-guard', dependencies: ['@fastify/cookie'] },
+);
+
+function safeHost(origin: string): string | null {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Test tiers (see README "Tests"). `npm test` runs them in order through scripts/bootstrap.mjs:
+ *   unit         pure logic and in-memory PGlite; no services          (~2 min budget)
+ *   integration  the real stack: Orthanc, Redis, PostgreSQL, s3rver     (~10 min budget)
+ *   logscan      runs last: greps every log the suite wrote for demo patients' identifiers
+ */
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    reporters: ['default'],
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['tests/unit/**/*.test.ts'],
+          testTimeout: 30_000,
+          pool: 'forks',
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['tests/integration/**/*.test.ts'],
+          globalSetup: ['tests/helpers/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          pool: 'forks',
+          // The stack is shared; files run one at a time so kills and restarts do not race.
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'logscan',
+          include: ['tests/logscan/**/*.test.ts'],
+          testTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
