@@ -14,7 +14,7 @@ export interface Clients {
   close(): Promise<void>;
 }
 
-export async function createClients(config: GatewayConfig): Promise<Clients> {
+export async function createClients(config: GatewayConfig, given: { db?: Db } = {}): Promise<Clients> {
   const redis = new Redis(config.REDIS_URL, {
     // Commands fail fast while Redis is down instead of queueing without bound; it reconnects by itself.
     maxRetriesPerRequest: 1,
@@ -22,7 +22,7 @@ export async function createClients(config: GatewayConfig): Promise<Clients> {
     lazyConnect: false,
   });
   redis.on('error', () => {});
-  const db = await openDb({ databaseUrl: config.DATABASE_URL, pgliteDir: join(config.RADLINK_DATA, 'pglite') });
+  const db = given.db ?? (await openDb({ databaseUrl: config.DATABASE_URL, pgliteDir: join(config.RADLINK_DATA, 'pglite') }));
   const orthanc = new OrthancClient({
     url: config.ORTHANC_URL,
     username: config.ORTHANC_USERNAME,

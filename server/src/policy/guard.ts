@@ -24,6 +24,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
   }
+  interface FastifyInstance {
+    /** Every route registered, with its policy rule: enumerated by the policy test. */
+    registeredRoutes: { method: string; url: string; rule: AccessRule }[];
+  }
 }
 
 export interface GuardOptions {
@@ -78,6 +82,8 @@ export async function authenticate(request: FastifyRequest, opts: GuardOptions):
 export default fp(
   async (app: FastifyInstance, opts: GuardOptions) => {
     app.decorateRequest('principal', null);
+    const registered: { method: string; url: string; rule: AccessRule }[] = [];
+    app.decorate('registeredRoutes', registered);
 
     app.addHook('onRoute', (route) => {
       const methods = Array.isArray(route.method) ? route.method : [route.method];
@@ -87,6 +93,7 @@ export default fp(
         if (!rule) {
           throw new Error(`${method} ${route.url} has no entry in the access policy (server/src/policy/table.ts)`);
         }
+        registered.push({ method, url: route.url, rule });
       }
       route.config = { ...(route.config ?? {}), access: rule };
     });
@@ -108,7 +115,7 @@ export default fp(
       if (principal.via === 'cookie' && UNSAFE.has(request.method)) {
         // Cookies are SameSite=Strict; this also refuses a cross-site form or fetch that slipped through.
         const origin = request.headers.origin;
-        if (origin !== undefined && safeHost(origin) !== request.headers.host) {
+        if (origin !== undefined && !sameOrigin(origin, request.headers.host)) {
           throw new AppError('RADLINK_FORBIDDEN', 'Cross-origin request refused.');
         }
       }
@@ -121,10 +128,13 @@ export default fp(
   { name: 'radlink-guard', dependencies: ['@fastify/cookie'] },
 );
 
-function safeHost(origin: string): string | null {
+/** Compares Origin with Host the way browsers build Origin: default ports (80/443) are dropped. */
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  if (!host) return false;
   try {
-    return new URL(origin).host;
+    const o = new URL(origin);
+    return o.host === new URL(`${o.protocol}//${host}`).host;
   } catch {
-    return null;
+    return false;
   }
 }
