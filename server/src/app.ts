@@ -19,7 +19,7 @@ import auditRoutes from './audit/routes.js';
 import type { GatewayConfig } from './config.js';
 import type { Db } from './db/client.js';
 import { migrate } from './db/migrate.js';
-import dicomwebPassthrough from './dicomweb/passthrough.js';
+import dicomwebRoutes from './dicomweb/routes.js';
 import healthRoutes from './health/routes.js';
 import authRoutes from './identity/auth-routes.js';
 import { FacilityRepo } from './identity/facilities.js';
@@ -36,6 +36,7 @@ import metricsPlugin from './plugins/metrics.js';
 import type { OrthancClient } from './plugins/orthanc.js';
 import type { ObjectStore } from './plugins/s3.js';
 import guard from './policy/guard.js';
+import { Queues } from './queues/queues.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -44,6 +45,7 @@ declare module 'fastify' {
     redis: Redis;
     orthanc: OrthancClient;
     s3: ObjectStore;
+    queues: Queues;
   }
 }
 
@@ -78,6 +80,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorate('redis', deps.redis);
   app.decorate('orthanc', deps.orthanc);
   app.decorate('s3', deps.s3);
+  const queues = new Queues(deps.redis, config.RADLINK_QUEUE_PREFIX);
+  app.decorate('queues', queues);
+  app.addHook('onClose', async () => queues.close());
 
   await migrate(db);
   const users = new UserRepo(db);
@@ -124,7 +129,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(userRoutes, { users, sessions, facilities });
   await app.register(facilityRoutes, { db, facilities, orthanc: deps.orthanc });
   await app.register(auditRoutes, { db });
-  await app.register(dicomwebPassthrough, { orthanc: deps.orthanc });
+  await app.register(dicomwebRoutes);
 
   const viewerDir = resolve(config.RADLINK_VIEWER_DIR ?? join(REPO_ROOT, 'viewer', 'dist'));
   if (existsSync(join(viewerDir, 'index.html'))) {

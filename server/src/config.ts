@@ -28,6 +28,7 @@ export const GatewayConfigSchema = Type.Object({
   RADLINK_VIEWER_DIR: Env.optStr('Directory of the built viewer served at /; default viewer/dist.'),
   RADLINK_TRUST_PROXY: Env.bool('Trust X-Forwarded-* headers (set behind a reverse proxy).', false),
   RADLINK_METRICS_TOKEN: Env.optStr('Static bearer token that may read /metrics (for Prometheus).'),
+  RADLINK_QUEUE_PREFIX: Env.str('BullMQ key prefix (one per installation sharing a Redis).', 'radlink'),
   DATABASE_URL: Env.optUrl('PostgreSQL URL; unset: embedded PGlite under RADLINK_DATA/pglite.'),
   REDIS_URL: Env.url('Redis URL (queues, rate limits).'),
   ORTHANC_URL: Env.url('Orthanc HTTP API base URL (loopback).'),

@@ -1,8 +1,8 @@
 /**
- * A thin, guarded pass-through to Orthanc's DICOMweb for the foundation stage: admins and
- * service accounts only (see the policy table), so no facility scoping is needed yet. The
- * scoped gateway (QIDO from our index, WADO with negotiation, STOW with per-instance reasons)
- * replaces it.
+ * A thin, guarded pass-through to Orthanc's DICOMweb for the foundation stage: QIDO for
+ * studies and STOW only, and only for system admins (the handler refuses facility staff, who
+ * need facility scoping). The scoped gateway (QIDO from our index, WADO with negotiation, STOW
+ * with per-instance reasons) replaces it.
  * Invariant kept even here: nothing that asks Orthanc for JPEG-LS is forwarded, because
  * Orthanc 1.10 with the GDCM plugin crashes on it.
  */
@@ -26,6 +26,10 @@ function guardAgainstJpegLs(request: FastifyRequest): void {
 }
 
 async function forward(orthanc: OrthancClient, request: FastifyRequest, reply: FastifyReply, body?: NodeJS.ReadableStream) {
+  if (request.principal?.role !== 'system_admin' && request.principal?.role !== 'service') {
+    // Unscoped answers would show other facilities' patients.
+    throw new AppError('RADLINK_FORBIDDEN', 'Facility-scoped DICOMweb access is not available yet.');
+  }
   guardAgainstJpegLs(request);
   const headers: Record<string, string> = {};
   if (request.headers.accept) headers.accept = request.headers.accept;
@@ -54,8 +58,5 @@ export default async function dicomwebPassthrough(app: FastifyInstance, opts: { 
     '/dicom-web/studies',
     { bodyLimit: 4 * 1024 ** 3, schema: { ...hide, summary: 'STOW-RS: store instances.' } },
     (req, reply) => forward(opts.orthanc, req, reply, req.body as NodeJS.ReadableStream),
-  );
-  app.get('/dicom-web/studies/*', { schema: { ...hide, summary: 'WADO-RS and study-level QIDO.' } }, (req, reply) =>
-    forward(opts.orthanc, req, reply),
   );
 }

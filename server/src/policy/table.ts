@@ -10,8 +10,49 @@ import type { Role } from '../../../contracts/roles.js';
 import type { AccessRule } from './rules.js';
 
 const ADMINS: readonly Role[] = ['system_admin', 'facility_admin'];
-/** Until the scoped DICOMweb gateway lands, the raw pass-through is for admins and services only. */
-const ARCHIVE_READERS: readonly Role[] = ['system_admin', 'service'];
+/** Who works with images: facility staff (scoped by facility and grants), admins, workers. */
+const IMAGE_READERS: readonly Role[] = ['system_admin', 'facility_admin', 'radiologist', 'referring_doctor', 'service'];
+const IMAGE_WRITERS: readonly Role[] = IMAGE_READERS;
+
+function dicomweb(): Record<string, AccessRule> {
+  const S = '/dicom-web/studies/:studyUid';
+  const SE = `${S}/series/:seriesUid`;
+  const I = `${SE}/instances/:sopInstanceUid`;
+  const read = (action: string, hourly = false): AccessRule => ({
+    roles: IMAGE_READERS,
+    audit: hourly ? { action, hourly: true } : { action },
+  });
+  return {
+    // QIDO-RS
+    'GET /dicom-web/studies': read('dicomweb.qido'),
+    'GET /dicom-web/series': read('dicomweb.qido'),
+    'GET /dicom-web/instances': read('dicomweb.qido'),
+    [`GET ${S}/series`]: read('dicomweb.qido'),
+    [`GET ${S}/instances`]: read('dicomweb.qido'),
+    [`GET ${SE}/instances`]: read('dicomweb.qido'),
+    // WADO-RS
+    [`GET ${S}`]: read('dicomweb.retrieve'),
+    [`GET ${S}/metadata`]: read('dicomweb.metadata', true),
+    [`GET ${SE}`]: read('dicomweb.retrieve'),
+    [`GET ${SE}/metadata`]: read('dicomweb.metadata', true),
+    [`GET ${I}`]: read('dicomweb.retrieve', true),
+    [`GET ${I}/metadata`]: read('dicomweb.metadata', true),
+    [`GET ${I}/frames/:frames`]: read('dicomweb.frames', true),
+    [`GET ${I}/bulk/:tag`]: read('dicomweb.frames', true),
+    [`GET ${I}/rendered`]: read('dicomweb.rendered', true),
+    [`GET ${I}/frames/:frames/rendered`]: read('dicomweb.rendered', true),
+    [`GET ${SE}/rendered`]: read('dicomweb.rendered', true),
+    [`GET ${S}/thumbnail`]: read('dicomweb.thumbnail', true),
+    [`GET ${SE}/thumbnail`]: read('dicomweb.thumbnail', true),
+    [`GET ${I}/thumbnail`]: read('dicomweb.thumbnail', true),
+    [`GET ${I}/frames/:frames/thumbnail`]: read('dicomweb.thumbnail', true),
+    // STOW-RS
+    'POST /dicom-web/studies': { roles: IMAGE_WRITERS, audit: { action: 'dicomweb.stow' } },
+    [`POST ${S}`]: { roles: IMAGE_WRITERS, audit: { action: 'dicomweb.stow' } },
+    // WADO-URI (PS3.18 chapter 9)
+    'GET /wado': read('dicomweb.wado-uri', true),
+  };
+}
 
 export const POLICY: Record<string, AccessRule> = {
   // Health and docs
@@ -45,10 +86,9 @@ export const POLICY: Record<string, AccessRule> = {
   // Audit trail
   'GET /api/audit': { roles: ADMINS, audit: { action: 'audit.read' } },
 
-  // DICOMweb (thin pass-through; replaced by the scoped gateway)
-  'GET /dicom-web/studies': { roles: ARCHIVE_READERS, audit: { action: 'dicomweb.qido' } },
-  'POST /dicom-web/studies': { roles: ARCHIVE_READERS, audit: { action: 'dicomweb.stow' } },
-  'GET /dicom-web/studies/*': { roles: ARCHIVE_READERS, audit: { action: 'dicomweb.retrieve', hourly: true } },
+  // DICOMweb (PS3.18). Which studies a caller sees is decided by the grants model
+  // (server/src/access/study-access.ts); out-of-scope studies answer 404.
+  ...dicomweb(),
 };
 
 /** Route families registered by third-party plugins, matched by prefix. */

@@ -1,0 +1,51 @@
+/**
+ * The grants model: which studies a caller may see. One definition, used as a SQL predicate
+ * (QIDO filters in the database, so limits and offsets are applied after access) and as a
+ * single-study check (WADO, STOW into an existing study). Out-of-scope studies answer 404,
+ * never 403: their existence is not revealed.
+ *
+ * A facility's staff see:
+ *  - studies their facility owns;
+ *  - studies shared with their facility by an active grant (remote reading);
+ *  - prior studies of the same patient (same ID and issuer) at the owning facility of a study
+ *    granted with include_priors — so the reader can compare.
+ * System admins and service accounts see everything; model managers see no patient data.
+ */
+import type { Queryable } from '../db/client.js';
+import type { Principal } from '../identity/principal.js';
+
+export type StudyScope = { kind: 'all' } | { kind: 'none' } | { kind: 'facility'; facilityId: string };
+
+export function scopeOf(p: Principal): StudyScope {
+  if (p.role === 'system_admin' || p.role === 'service') return { kind: 'all' };
+  if (p.role === 'model_manager' || !p.facilityId) return { kind: 'none' };
+  return { kind: 'facility', facilityId: p.facilityId };
+}
+
+/**
+ * A SQL boolean expression over a `studies` row aliased `alias`, with the facility id bound as
+ * parameter `$n`. Returns the expression and the parameter values to append.
+ */
+export function studyScopeSql(scope: StudyScope, alias: string, firstParam: number): { sql: string; params: unknown[] } {
+  if (scope.kind === 'all') return { sql: 'TRUE', params: [] };
+  if (scope.kind === 'none') return { sql: 'FALSE', params: [] };
+  const f = `$${firstParam}`;
+  return {
+    sql: `(${alias}.facility_id = ${f}
+      OR EXISTS (SELECT 1 FROM study_grants g WHERE g.study_uid = ${alias}.study_uid AND g.facility_id = ${f} AND g.revoked_at IS NULL)
+      OR (${alias}.patient_id IS NOT NULL AND EXISTS (
+            SELECT 1 FROM study_grants g JOIN studies c ON c.study_uid = g.study_uid
+             WHERE g.facility_id = ${f} AND g.revoked_at IS NULL AND g.include_priors
+               AND c.facility_id = ${alias}.facility_id
+               AND c.patient_id = ${alias}.patient_id
+               AND c.issuer_of_patient_id IS NOT DISTINCT FROM ${alias}.issuer_of_patient_id)))`,
+    params: [scope.facilityId],
+  };
+}
+
+/** True when the study is indexed and within the caller's scope. */
+export async function canAccessStudy(db: Queryable, p: Principal, studyUid: string): Promise<boolean> {
+  const { sql, params } = studyScopeSql(scopeOf(p), 's', 2);
+  const rows = await db.query(`SELECT 1 FROM studies s WHERE s.study_uid = $1 AND ${sql}`, [studyUid, ...params]);
+  return rows.length > 0;
+}

@@ -1,0 +1,38 @@
+/**
+ * The gateway's job producer. One BullMQ Queue per queue name, created once per app and closed
+ * with it. Jobs retry transient failures with exponential backoff; completed jobs are removed
+ * (their outcome is persisted from the results queue), failed ones kept for inspection.
+ */
+import { type JobsOptions, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { type ArchiveJob, jobId, QUEUES, type ThumbnailJob } from '../../../contracts/jobs.js';
+
+const DEFAULTS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: true,
+  removeOnFail: { count: 10_000 },
+};
+
+export class Queues {
+  readonly archive: Queue<ArchiveJob>;
+  readonly thumbnails: Queue<ThumbnailJob>;
+
+  constructor(connection: Redis, prefix: string) {
+    this.archive = new Queue<ArchiveJob>(QUEUES.archive, { connection, prefix, defaultJobOptions: DEFAULTS });
+    this.thumbnails = new Queue<ThumbnailJob>(QUEUES.thumbnails, { connection, prefix, defaultJobOptions: DEFAULTS });
+  }
+
+  /** Idempotent: one archive job per SOP Instance UID while it exists. */
+  async enqueueArchive(job: ArchiveJob): Promise<void> {
+    await this.archive.add('archive', job, { jobId: jobId('archive', job.sopInstanceUid) });
+  }
+
+  async enqueueThumbnail(job: ThumbnailJob): Promise<void> {
+    await this.thumbnails.add('thumbnail', job, { jobId: jobId('thumb', job.seriesUid) });
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.archive.close(), this.thumbnails.close()]);
+  }
+}
