@@ -1,13 +1,18 @@
 /**
  * Prints the README configuration tables from the config schemas, so documentation cannot
  * drift from code (tests/unit/compose.test.ts checks README against the schemas).
- *   npx tsx scripts/config-table.ts gateway|workers
+ *   npx tsx scripts/config-table.ts start|gateway|workers
  */
 import type { TObject } from '@sinclair/typebox';
 import { GatewayConfigSchema } from '../server/src/config.js';
 import { WorkersConfigSchema } from '../workers/src/config.js';
+import { StartConfigSchema } from './start-config.js';
 
-const schemas: Record<string, TObject> = { gateway: GatewayConfigSchema, workers: WorkersConfigSchema };
+const schemas: Record<string, TObject> = {
+  start: StartConfigSchema,
+  gateway: GatewayConfigSchema,
+  workers: WorkersConfigSchema,
+};
 const which = process.argv[2] ?? 'gateway';
 const schema = schemas[which];
 if (!schema) throw new Error(`unknown process ${which}`);

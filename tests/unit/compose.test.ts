@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { GatewayConfigSchema } from '../../server/src/config.js';
 import { WorkersConfigSchema } from '../../workers/src/config.js';
+import { StartConfigSchema } from '../../scripts/start-config.js';
 
 interface ComposeService {
   image?: string;
@@ -55,6 +56,15 @@ describe.each(processes)('%s configuration', (service, schema) => {
       if (def === undefined) expect(documented, key).toMatch(/^(required|unset|—)/);
       else expect(documented, key).toBe(`\`${String(def)}\``);
     }
+  });
+});
+
+describe('npm start configuration', () => {
+  it('README documents every key of scripts/start-config.ts with its default', () => {
+    const section = readme.split('<!-- config:start -->')[1]?.split('<!-- /config -->')[0];
+    expect(section).toBeDefined();
+    const keys = [...section!.matchAll(/^\| `([A-Z0-9_]+)` \| ([^|]*) \|/gm)].map((m) => m[1]);
+    expect(keys.sort()).toEqual(Object.keys(StartConfigSchema.properties).sort());
   });
 });
 
