@@ -48,17 +48,21 @@ export function loadConfig<S extends TObject>(
 /** Helpers that keep schema declarations short and self-documenting. */
 export const Env = {
   str: (description: string, def?: string) =>
-    def === undefined ? Type.String({ description, minLength: 1 }) : Type.String({ description, default: def }),
+    def === undefined
+      ? Type.String({ description, minLength: 1 })
+      : Type.String({ description, default: def }),
   optStr: (description: string) => Type.Optional(Type.String({ description, minLength: 1 })),
   int: (description: string, def: number, min = 0, max = 2 ** 31) =>
     Type.Integer({ description, default: def, minimum: min, maximum: max }),
-  port: (description: string, def: number) => Type.Integer({ description, default: def, minimum: 1, maximum: 65535 }),
+  port: (description: string, def: number) =>
+    Type.Integer({ description, default: def, minimum: 1, maximum: 65535 }),
   bool: (description: string, def: boolean) => Type.Boolean({ description, default: def }),
   url: (description: string, def?: string) =>
     def === undefined
       ? Type.String({ description, pattern: '^[a-z][a-z0-9+.-]*://' })
       : Type.String({ description, pattern: '^[a-z][a-z0-9+.-]*://', default: def }),
-  optUrl: (description: string) => Type.Optional(Type.String({ description, pattern: '^[a-z][a-z0-9+.-]*://' })),
+  optUrl: (description: string) =>
+    Type.Optional(Type.String({ description, pattern: '^[a-z][a-z0-9+.-]*://' })),
   enumOf: <T extends string>(description: string, values: readonly T[], def: T) =>
     Type.Union(
       values.map((v) => Type.Literal(v)),

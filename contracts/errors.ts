@@ -18,7 +18,10 @@ export const ERRORS = {
   RADLINK_NOT_FOUND: { statusCode: 404, message: 'Not found.' },
   RADLINK_ROUTE_NOT_FOUND: { statusCode: 404, message: 'No such route.' },
   RADLINK_CONFLICT: { statusCode: 409, message: 'The request conflicts with the current state.' },
-  RADLINK_NOT_ACCEPTABLE: { statusCode: 406, message: 'The requested media type or transfer syntax is not available.' },
+  RADLINK_NOT_ACCEPTABLE: {
+    statusCode: 406,
+    message: 'The requested media type or transfer syntax is not available.',
+  },
   RADLINK_PAYLOAD_TOO_LARGE: { statusCode: 413, message: 'The request body is too large.' },
   RADLINK_UNSUPPORTED_MEDIA_TYPE: { statusCode: 415, message: 'The request media type is not supported.' },
   RADLINK_RATE_LIMITED: { statusCode: 429, message: 'Too many requests; slow down.' },

@@ -19,7 +19,12 @@ if (!schema) throw new Error(`unknown process ${which}`);
 const lines = ['| Key | Default | Meaning |', '| --- | --- | --- |'];
 for (const [key, prop] of Object.entries(schema.properties)) {
   const p = prop as { default?: unknown; description?: string };
-  const def = p.default !== undefined ? `\`${String(p.default)}\`` : schema.required?.includes(key) ? 'required' : 'unset';
+  const def =
+    p.default !== undefined
+      ? `\`${String(p.default)}\``
+      : schema.required?.includes(key)
+        ? 'required'
+        : 'unset';
   lines.push(`| \`${key}\` | ${def} | ${p.description ?? ''} |`);
 }
 process.stdout.write(`<!-- config:${which} -->\n${lines.join('\n')}\n<!-- /config -->\n`);

@@ -23,6 +23,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ConfigError } from '../contracts/config.js';
+import { DEMO_ADMIN_PASSWORD } from './demo/logins.js';
 import { reapLeftovers } from './services/leftovers.js';
 import { startOrthanc } from './services/orthanc.js';
 import { REPO_ROOT } from './services/paths.js';
@@ -33,9 +35,7 @@ import { type S3Info, startS3rver } from './services/s3rver.js';
 import { loadOrCreateSecrets } from './services/secrets.js';
 import { StatusBoard } from './services/status-board.js';
 import { type Supervised, supervise } from './services/supervisor.js';
-import { type StartConfig, loadStartConfig } from './start-config.js';
-import { DEMO_ADMIN_PASSWORD } from './demo/logins.js';
-import { ConfigError } from '../contracts/config.js';
+import { loadStartConfig, type StartConfig } from './start-config.js';
 
 const READY_TIMEOUT_MS = 120_000;
 
@@ -164,7 +164,12 @@ async function main(): Promise<void> {
   try {
     const gatewayPort = await pickPort('RADLINK_PORT', cfg.RADLINK_PORT, 8080, false);
     const dicomPort = await pickPort('RADLINK_DICOM_PORT', cfg.RADLINK_DICOM_PORT, 4242, false);
-    const orthancPort = await pickPort('RADLINK_ORTHANC_HTTP_PORT', cfg.RADLINK_ORTHANC_HTTP_PORT, 8042, true);
+    const orthancPort = await pickPort(
+      'RADLINK_ORTHANC_HTTP_PORT',
+      cfg.RADLINK_ORTHANC_HTTP_PORT,
+      8042,
+      true,
+    );
 
     const orthanc = startOrthanc({
       dataDir,
@@ -312,7 +317,9 @@ async function main(): Promise<void> {
     say(`RadLink is running at ${publicUrl}/`);
     if (!logins.some((l) => l.username === 'admin')) {
       say(
-        `  admin / ${secrets.adminPassword}   (initial administrator; kept in ${join(dataDir, 'secrets.json')})`,
+        cfg.RADLINK_DEMO
+          ? `  admin / ${DEMO_ADMIN_PASSWORD}   (demo administrator; DEMO ONLY)`
+          : `  admin / ${secrets.adminPassword}   (initial administrator; kept in ${join(dataDir, 'secrets.json')})`,
       );
     }
     for (const l of logins) {

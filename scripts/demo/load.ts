@@ -8,8 +8,8 @@
  *   RADLINK_URL=http://127.0.0.1:8080 RADLINK_ADMIN_PASSWORD=... tsx scripts/demo/load.ts
  */
 import { buildMultipartRelated } from '../../server/src/dicomweb/multipart.js';
-import { DEMO_FACILITIES } from './patients.js';
 import { DEMO_LOGINS } from './logins.js';
+import { DEMO_FACILITIES } from './patients.js';
 import { demoCatalogue } from './synth/catalogue.js';
 import { generateStudy } from './synth/study.js';
 
@@ -44,7 +44,8 @@ class Api {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
-    if (!ok.includes(res.status)) throw new Error(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
+    if (!ok.includes(res.status))
+      throw new Error(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
     return text ? JSON.parse(text) : null;
   }
 
@@ -55,7 +56,11 @@ class Api {
     );
     const res = await fetch(`${this.base}/dicom-web/studies`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${this.token}`, 'content-type': contentType, accept: 'application/dicom+json' },
+      headers: {
+        authorization: `Bearer ${this.token}`,
+        'content-type': contentType,
+        accept: 'application/dicom+json',
+      },
       body,
     });
     await res.arrayBuffer();
@@ -64,14 +69,28 @@ class Api {
   }
 }
 
-export async function loadDemo(base: string, adminPassword: string, log: (s: string) => void = console.log): Promise<void> {
+export async function loadDemo(
+  base: string,
+  adminPassword: string,
+  log: (s: string) => void = console.log,
+): Promise<void> {
   const admin = await Api.login(base, 'admin', adminPassword);
   for (const f of DEMO_FACILITIES) {
-    await admin.call('POST', '/api/facilities', { id: f.id, name: f.name, tier: f.tier, parentId: null }, [201, 409]);
+    await admin.call(
+      'POST',
+      '/api/facilities',
+      { id: f.id, name: f.name, tier: f.tier, parentId: null },
+      [201, 409],
+    );
   }
   for (const f of DEMO_FACILITIES) {
     await admin.call('PATCH', `/api/facilities/${f.id}`, { parentId: PARENT[f.id] ?? null }, [200]);
-    await admin.call('PUT', `/api/facilities/${f.id}/ae-titles`, [{ aeTitle: f.aeTitle, host: null, port: null }], [200]);
+    await admin.call(
+      'PUT',
+      `/api/facilities/${f.id}/ae-titles`,
+      [{ aeTitle: f.aeTitle, host: null, port: null }],
+      [200],
+    );
   }
   log(`facilities: ${DEMO_FACILITIES.length}`);
   for (const u of DEMO_LOGINS) {
@@ -79,7 +98,13 @@ export async function loadDemo(base: string, adminPassword: string, log: (s: str
     await admin.call(
       'POST',
       '/api/users',
-      { username: u.username, displayName: u.displayName, role: u.role, facilityId: u.facilityId, password: u.password },
+      {
+        username: u.username,
+        displayName: u.displayName,
+        role: u.role,
+        facilityId: u.facilityId,
+        password: u.password,
+      },
       [201, 409],
     );
   }

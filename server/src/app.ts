@@ -30,6 +30,8 @@ import { SessionRepo } from './identity/sessions.js';
 import { TokenService } from './identity/tokens.js';
 import userRoutes from './identity/user-routes.js';
 import { UserRepo } from './identity/users.js';
+import { ChangeFeed } from './index/change-feed.js';
+import { Indexer } from './index/indexer.js';
 import { loggerOptions } from './logger.js';
 import errorsPlugin from './plugins/errors.js';
 import metricsPlugin from './plugins/metrics.js';
@@ -72,7 +74,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: config.RADLINK_TRUST_PROXY,
     requestIdHeader: false,
     disableRequestLogging: false,
-    ajv: { customOptions: { allErrors: false, coerceTypes: true, useDefaults: true, removeAdditional: false } },
+    ajv: {
+      customOptions: { allErrors: false, coerceTypes: true, useDefaults: true, removeAdditional: false },
+    },
   });
 
   app.decorate('config', config);
@@ -94,6 +98,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(errorsPlugin);
   await app.register(cookie);
   await app.register(metricsPlugin);
+  // The study index: written at STOW time (app.indexer) and by the Orthanc change feed, which
+  // starts when the app is ready and stops before the queues and clients close.
+  const indexer = new Indexer(db, deps.orthanc, queues, app.log);
+  app.decorate('indexer', indexer);
+  const changeFeed = new ChangeFeed({
+    db,
+    orthanc: deps.orthanc,
+    indexer,
+    facilities,
+    queues,
+    log: app.log,
+    registry: app.metrics.registry,
+  });
+  app.addHook('onReady', async () => changeFeed.start());
+  app.addHook('preClose', async () => changeFeed.stop());
   await app.register(rateLimit, {
     global: false,
     redis: deps.redis,

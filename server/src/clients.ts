@@ -22,7 +22,9 @@ export async function createClients(config: GatewayConfig, given: { db?: Db } = 
     lazyConnect: false,
   });
   redis.on('error', () => {});
-  const db = given.db ?? (await openDb({ databaseUrl: config.DATABASE_URL, pgliteDir: join(config.RADLINK_DATA, 'pglite') }));
+  const db =
+    given.db ??
+    (await openDb({ databaseUrl: config.DATABASE_URL, pgliteDir: join(config.RADLINK_DATA, 'pglite') }));
   const orthanc = new OrthancClient({
     url: config.ORTHANC_URL,
     username: config.ORTHANC_USERNAME,

@@ -29,11 +29,16 @@ async function main(): Promise<void> {
   try {
     clients = await createClients(config);
   } catch (err) {
-    const reason = err instanceof DatabaseLockedError ? err.message : `cannot open the database: ${(err as Error).message}`;
+    const reason =
+      err instanceof DatabaseLockedError
+        ? err.message
+        : `cannot open the database: ${(err as Error).message}`;
     logger.fatal(reason);
     process.exit(1);
   }
-  await clients.s3.ensureBucket().catch((err) => logger.warn({ err: (err as Error).message }, 'S3 bucket check failed'));
+  await clients.s3
+    .ensureBucket()
+    .catch((err) => logger.warn({ err: (err as Error).message }, 'S3 bucket check failed'));
 
   const https =
     config.RADLINK_TLS_CERT && config.RADLINK_TLS_KEY
@@ -50,7 +55,10 @@ async function main(): Promise<void> {
 
   await app.listen({ host: config.RADLINK_HOST, port: config.RADLINK_PORT });
   app.log.info(
-    { url: `${https ? 'https' : 'http'}://${config.RADLINK_HOST}:${config.RADLINK_PORT}`, data: join(config.RADLINK_DATA) },
+    {
+      url: `${https ? 'https' : 'http'}://${config.RADLINK_HOST}:${config.RADLINK_PORT}`,
+      data: join(config.RADLINK_DATA),
+    },
     'RadLink gateway ready',
   );
 }

@@ -19,7 +19,10 @@ export function stack(): StackInfo {
   return inject('stack');
 }
 
-export function gatewayEnv(s: StackInfo, overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+export function gatewayEnv(
+  s: StackInfo,
+  overrides: Record<string, string | undefined> = {},
+): Record<string, string | undefined> {
   return {
     RADLINK_DATA: s.dataDir,
     RADLINK_TOKEN_SECRET: 'test-token-secret-0123456789abcdef0123456789',
@@ -64,7 +67,11 @@ export async function buildTestApp(opts: {
   await app.ready();
   let adminToken: string | undefined;
   const login = async (username: string, password: string, totp?: string) => {
-    const res = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { username, password, ...(totp ? { totp } : {}) } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/auth/login',
+      payload: { username, password, ...(totp ? { totp } : {}) },
+    });
     if (res.statusCode !== 200) throw new Error(`login ${username} failed: ${res.statusCode} ${res.body}`);
     return (res.json() as { token: string }).token;
   };

@@ -27,7 +27,13 @@ async function createUser(username: string, role = 'radiologist') {
     method: 'POST',
     url: '/api/users',
     headers: bearer(admin),
-    payload: { username, displayName: 'Bác sĩ Thử', role, facilityId: 'bv-auth', password: 'correct horse battery' },
+    payload: {
+      username,
+      displayName: 'Bác sĩ Thử',
+      role,
+      facilityId: 'bv-auth',
+      password: 'correct horse battery',
+    },
   });
   expect(res.statusCode, res.body).toBe(201);
   return res.json() as { id: string };
@@ -36,7 +42,13 @@ async function createUser(username: string, role = 'radiologist') {
 /** Each test logs in from its own loopback address, so only the rate-limit test meets the limit (5/min here). */
 let clientAddress = '127.0.0.1';
 const login = (payload: unknown, headers: Record<string, string> = {}) =>
-  t.app.inject({ method: 'POST', url: '/api/auth/login', payload: payload as object, headers, remoteAddress: clientAddress });
+  t.app.inject({
+    method: 'POST',
+    url: '/api/auth/login',
+    payload: payload as object,
+    headers,
+    remoteAddress: clientAddress,
+  });
 let nextAddress = 10;
 beforeEach(() => {
   clientAddress = `127.0.0.${nextAddress++}`;
@@ -75,12 +87,27 @@ describe('login', () => {
   });
 
   it.each([
-    ['malformed JSON', { payload: '{"username": ', headers: { 'content-type': 'application/json' } }, 400, 'RADLINK_BAD_JSON'],
+    [
+      'malformed JSON',
+      { payload: '{"username": ', headers: { 'content-type': 'application/json' } },
+      400,
+      'RADLINK_BAD_JSON',
+    ],
     ['missing password', { payload: { username: 'x' } }, 400, 'RADLINK_VALIDATION'],
     ['extra property', { payload: { username: 'x', password: 'y', admin: true } }, 400, 'RADLINK_VALIDATION'],
     ['wrong type', { payload: { username: 42, password: ['y'] } }, 400, 'RADLINK_VALIDATION'],
-    ['oversized body', { payload: { username: 'x', password: 'p'.repeat(2 * 1024 * 1024) } }, 413, 'RADLINK_PAYLOAD_TOO_LARGE'],
-    ['unsupported media type', { payload: 'username=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 415, 'RADLINK_UNSUPPORTED_MEDIA_TYPE'],
+    [
+      'oversized body',
+      { payload: { username: 'x', password: 'p'.repeat(2 * 1024 * 1024) } },
+      413,
+      'RADLINK_PAYLOAD_TOO_LARGE',
+    ],
+    [
+      'unsupported media type',
+      { payload: 'username=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+      415,
+      'RADLINK_UNSUPPORTED_MEDIA_TYPE',
+    ],
   ])('answers %s with a 4xx and a reason', async (_name, req, status, code) => {
     const res = await t.app.inject({ method: 'POST', url: '/api/auth/login', ...(req as object) });
     expect(res.statusCode).toBe(status);
@@ -93,7 +120,8 @@ describe('login', () => {
   it('rate-limits repeated attempts per client and user name', async () => {
     await createUser('rate.limited');
     const statuses: number[] = [];
-    for (let i = 0; i < 7; i++) statuses.push((await login({ username: 'rate.limited', password: `bad-${i}-xxxxx` })).statusCode);
+    for (let i = 0; i < 7; i++)
+      statuses.push((await login({ username: 'rate.limited', password: `bad-${i}-xxxxx` })).statusCode);
     expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
     expect(statuses.slice(5)).toEqual([429, 429]);
     // Even the right password is refused while limited...
@@ -115,7 +143,12 @@ describe('TOTP second factor', () => {
     expect(otpauthUri).toMatch(/^otpauth:\/\/totp\/RadLink:totp\.user\?/);
     // Not enforced until confirmed with a code.
     expect((await login({ username: 'totp.user', password: 'correct horse battery' })).statusCode).toBe(200);
-    const badEnable = await t.app.inject({ method: 'POST', url: '/api/auth/totp/enable', headers: bearer(token), payload: { code: '000000' } });
+    const badEnable = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/totp/enable',
+      headers: bearer(token),
+      payload: { code: '000000' },
+    });
     expect(badEnable.statusCode).toBe(401);
     const enable = await t.app.inject({
       method: 'POST',
@@ -128,13 +161,23 @@ describe('TOTP second factor', () => {
     const noCode = await login({ username: 'totp.user', password: 'correct horse battery' });
     expect(noCode.statusCode).toBe(401);
     expect(noCode.json().code).toBe('RADLINK_TOTP_REQUIRED');
-    const wrongCode = await login({ username: 'totp.user', password: 'correct horse battery', totp: '123456' });
-    expect(wrongCode.json().code).toBe((await totpNow(secret)) === '123456' ? undefined : 'RADLINK_TOTP_INVALID');
+    const wrongCode = await login({
+      username: 'totp.user',
+      password: 'correct horse battery',
+      totp: '123456',
+    });
+    expect(wrongCode.json().code).toBe(
+      (await totpNow(secret)) === '123456' ? undefined : 'RADLINK_TOTP_INVALID',
+    );
     // The code is asked for only after the password was right: a wrong password says nothing about TOTP.
     const wrongPw = await login({ username: 'totp.user', password: 'not the password', totp: '123456' });
     expect(wrongPw.json().code).toBe('RADLINK_BAD_CREDENTIALS');
     clientAddress = '127.0.0.250'; // the same user on a second device: below the per-client limit of 5
-    const ok = await login({ username: 'totp.user', password: 'correct horse battery', totp: await totpNow(secret) });
+    const ok = await login({
+      username: 'totp.user',
+      password: 'correct horse battery',
+      totp: await totpNow(secret),
+    });
     expect(ok.statusCode).toBe(200);
 
     const disable = await t.app.inject({
@@ -152,8 +195,12 @@ describe('sessions', () => {
   it('logout revokes the token at once, though it has not expired', async () => {
     await createUser('logout.user');
     const token = await t.login('logout.user', 'correct horse battery');
-    expect((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(token) })).statusCode).toBe(200);
-    expect((await t.app.inject({ method: 'POST', url: '/api/auth/logout', headers: bearer(token) })).statusCode).toBe(200);
+    expect(
+      (await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(token) })).statusCode,
+    ).toBe(200);
+    expect(
+      (await t.app.inject({ method: 'POST', url: '/api/auth/logout', headers: bearer(token) })).statusCode,
+    ).toBe(200);
     const after = await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(token) });
     expect(after.statusCode).toBe(401);
     expect(after.json().code).toBe('RADLINK_SESSION_REVOKED');
@@ -163,24 +210,40 @@ describe('sessions', () => {
     await createUser('two.phones');
     const a = await t.login('two.phones', 'correct horse battery');
     const b = await t.login('two.phones', 'correct horse battery');
-    const list = (await t.app.inject({ method: 'GET', url: '/api/auth/sessions', headers: bearer(a) })).json() as {
+    const list = (
+      await t.app.inject({ method: 'GET', url: '/api/auth/sessions', headers: bearer(a) })
+    ).json() as {
       id: string;
       current: boolean;
     }[];
     expect(list).toHaveLength(2);
     const other = list.find((s) => !s.current)!;
-    expect((await t.app.inject({ method: 'DELETE', url: `/api/auth/sessions/${other.id}`, headers: bearer(a) })).statusCode).toBe(200);
-    expect((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(a) })).statusCode).toBe(200);
-    expect((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(b) })).statusCode).toBe(401);
+    expect(
+      (await t.app.inject({ method: 'DELETE', url: `/api/auth/sessions/${other.id}`, headers: bearer(a) }))
+        .statusCode,
+    ).toBe(200);
+    expect((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(a) })).statusCode).toBe(
+      200,
+    );
+    expect((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(b) })).statusCode).toBe(
+      401,
+    );
   });
 
   it('a disabled user is locked out at once, on every session, and cannot log in', async () => {
     const u = await createUser('to.disable');
     const token = await t.login('to.disable', 'correct horse battery');
-    const res = await t.app.inject({ method: 'PATCH', url: `/api/users/${u.id}`, headers: bearer(admin), payload: { disabled: true } });
+    const res = await t.app.inject({
+      method: 'PATCH',
+      url: `/api/users/${u.id}`,
+      headers: bearer(admin),
+      payload: { disabled: true },
+    });
     expect(res.statusCode).toBe(200);
     expect(res.json().disabled).toBe(true);
-    expect((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(token) })).statusCode).toBe(401);
+    expect(
+      (await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(token) })).statusCode,
+    ).toBe(401);
     const again = await login({ username: 'to.disable', password: 'correct horse battery' });
     expect(again.statusCode).toBe(401);
     expect(again.json().code).toBe('RADLINK_USER_DISABLED');
@@ -192,12 +255,27 @@ describe('sessions', () => {
     const cookie = String(res.headers['set-cookie']).split(';')[0]!;
     const me = await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: { cookie } });
     expect(me.statusCode).toBe(200);
-    const refresh = await t.app.inject({ method: 'POST', url: '/api/auth/refresh', headers: { cookie, origin: 'http://localhost:80', host: 'localhost:80' } });
+    const refresh = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/refresh',
+      headers: { cookie, origin: 'http://localhost:80', host: 'localhost:80' },
+    });
     expect(refresh.statusCode).toBe(200);
-    expect((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(refresh.json().token) })).statusCode).toBe(200);
-    const csrf = await t.app.inject({ method: 'POST', url: '/api/auth/logout', headers: { cookie, origin: 'https://evil.example' } });
+    expect(
+      (await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(refresh.json().token) }))
+        .statusCode,
+    ).toBe(200);
+    const csrf = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/logout',
+      headers: { cookie, origin: 'https://evil.example' },
+    });
     expect(csrf.statusCode).toBe(403);
-    const tampered = await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: { cookie: `${cookie}x` } });
+    const tampered = await t.app.inject({
+      method: 'GET',
+      url: '/api/auth/me',
+      headers: { cookie: `${cookie}x` },
+    });
     expect(tampered.statusCode).toBe(401);
   });
 
@@ -212,8 +290,12 @@ describe('sessions', () => {
       payload: { currentPassword: 'correct horse battery', newPassword: 'a new long password' },
     });
     expect(res.statusCode).toBe(200);
-    expect((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(a) })).statusCode).toBe(200);
-    expect((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(b) })).statusCode).toBe(401);
+    expect((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(a) })).statusCode).toBe(
+      200,
+    );
+    expect((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(b) })).statusCode).toBe(
+      401,
+    );
     expect((await login({ username: 'pw.change', password: 'a new long password' })).statusCode).toBe(200);
   });
 });
@@ -228,12 +310,21 @@ describe('administration scope', () => {
     });
     await createUser('fac.admin', 'facility_admin');
     const fa = await t.login('fac.admin', 'correct horse battery');
-    const mk = (payload: object) => t.app.inject({ method: 'POST', url: '/api/users', headers: bearer(fa), payload });
+    const mk = (payload: object) =>
+      t.app.inject({ method: 'POST', url: '/api/users', headers: bearer(fa), payload });
     const base = { displayName: 'X', password: 'correct horse battery' };
-    expect((await mk({ ...base, username: 'ok.doc', role: 'referring_doctor', facilityId: 'bv-auth' })).statusCode).toBe(201);
-    expect((await mk({ ...base, username: 'bad.one', role: 'system_admin', facilityId: null })).statusCode).toBe(404);
-    expect((await mk({ ...base, username: 'bad.two', role: 'radiologist', facilityId: 'bv-other' })).statusCode).toBe(404);
-    const listed = (await t.app.inject({ method: 'GET', url: '/api/users', headers: bearer(fa) })).json() as { facilityId: string }[];
+    expect(
+      (await mk({ ...base, username: 'ok.doc', role: 'referring_doctor', facilityId: 'bv-auth' })).statusCode,
+    ).toBe(201);
+    expect(
+      (await mk({ ...base, username: 'bad.one', role: 'system_admin', facilityId: null })).statusCode,
+    ).toBe(404);
+    expect(
+      (await mk({ ...base, username: 'bad.two', role: 'radiologist', facilityId: 'bv-other' })).statusCode,
+    ).toBe(404);
+    const listed = (await t.app.inject({ method: 'GET', url: '/api/users', headers: bearer(fa) })).json() as {
+      facilityId: string;
+    }[];
     expect(listed.length).toBeGreaterThan(1);
     expect(listed.every((u) => u.facilityId === 'bv-auth')).toBe(true);
   });

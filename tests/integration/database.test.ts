@@ -29,7 +29,9 @@ describe.each(engines)('%s', (_name, open) => {
     const first = await migrate(db);
     expect(first.length).toBeGreaterThan(0);
     expect(await migrate(db)).toEqual([]);
-    const versions = await db.query<{ version: string }>('SELECT version FROM schema_migrations ORDER BY version');
+    const versions = await db.query<{ version: string }>(
+      'SELECT version FROM schema_migrations ORDER BY version',
+    );
     expect(versions.map((v) => v.version)).toEqual(first);
   });
 
@@ -37,11 +39,15 @@ describe.each(engines)('%s', (_name, open) => {
     const db = await open();
     opened.push(db);
     await migrate(db);
-    await db.query("INSERT INTO audit_events (action, outcome, study_uid) VALUES ('test.read', 'success', '1.2.3')");
+    await db.query(
+      "INSERT INTO audit_events (action, outcome, study_uid) VALUES ('test.read', 'success', '1.2.3')",
+    );
     await expect(db.query("UPDATE audit_events SET outcome = 'denied'")).rejects.toThrow(/append-only/);
     await expect(db.query('DELETE FROM audit_events')).rejects.toThrow(/append-only/);
     await expect(db.exec('TRUNCATE audit_events')).rejects.toThrow(/append-only/);
-    await expect(db.tx(async (q) => q.query('DELETE FROM audit_events WHERE id > 0'))).rejects.toThrow(/append-only/);
+    await expect(db.tx(async (q) => q.query('DELETE FROM audit_events WHERE id > 0'))).rejects.toThrow(
+      /append-only/,
+    );
     const rows = await db.query<{ outcome: string }>('SELECT outcome FROM audit_events');
     expect(rows).toEqual([{ outcome: 'success' }]);
   });
@@ -63,16 +69,26 @@ describe.each(engines)('%s', (_name, open) => {
     const db = await open();
     opened.push(db);
     await migrate(db);
-    await expect(db.query("INSERT INTO facilities (id, name, tier) VALUES ('x1', 'X', 'village')")).rejects.toThrow();
-    await db.query("INSERT INTO facilities (id, name, tier) VALUES ('f-a', 'A', 'district'), ('f-b', 'B', 'commune')");
-    await db.query("INSERT INTO facility_ae_titles (ae_title, facility_id) VALUES ('CT_A', 'f-a')");
-    await expect(db.query("INSERT INTO facility_ae_titles (ae_title, facility_id) VALUES ('CT_A', 'f-b')")).rejects.toThrow();
     await expect(
-      db.query("INSERT INTO users (username, display_name, role, facility_id, password_hash) VALUES ('../x', 'x', 'radiologist', 'f-a', 'h')"),
+      db.query("INSERT INTO facilities (id, name, tier) VALUES ('x1', 'X', 'village')"),
+    ).rejects.toThrow();
+    await db.query(
+      "INSERT INTO facilities (id, name, tier) VALUES ('f-a', 'A', 'district'), ('f-b', 'B', 'commune')",
+    );
+    await db.query("INSERT INTO facility_ae_titles (ae_title, facility_id) VALUES ('CT_A', 'f-a')");
+    await expect(
+      db.query("INSERT INTO facility_ae_titles (ae_title, facility_id) VALUES ('CT_A', 'f-b')"),
+    ).rejects.toThrow();
+    await expect(
+      db.query(
+        "INSERT INTO users (username, display_name, role, facility_id, password_hash) VALUES ('../x', 'x', 'radiologist', 'f-a', 'h')",
+      ),
     ).rejects.toThrow();
     // A clinical user must belong to a facility.
     await expect(
-      db.query("INSERT INTO users (username, display_name, role, password_hash) VALUES ('nofac', 'x', 'radiologist', 'h')"),
+      db.query(
+        "INSERT INTO users (username, display_name, role, password_hash) VALUES ('nofac', 'x', 'radiologist', 'h')",
+      ),
     ).rejects.toThrow();
   });
 });

@@ -29,7 +29,10 @@ describe('health', () => {
 
   it('/readyz is 503 naming Orthanc when it cannot be reached, and the rest stays ok', async () => {
     const dead = await freePort();
-    const broken = await buildTestApp({ name: 'health-broken', env: { ORTHANC_URL: `http://127.0.0.1:${dead}` } });
+    const broken = await buildTestApp({
+      name: 'health-broken',
+      env: { ORTHANC_URL: `http://127.0.0.1:${dead}` },
+    });
     try {
       const res = await broken.app.inject({ method: 'GET', url: '/readyz' });
       expect(res.statusCode).toBe(503);
@@ -39,7 +42,11 @@ describe('health', () => {
       expect(body.components.database).toBe('ok');
       // A DICOMweb call answers 503 with a reason instead of hanging or crashing.
       const token = await broken.adminToken();
-      const qido = await broken.app.inject({ method: 'GET', url: '/dicom-web/studies', headers: bearer(token) });
+      const qido = await broken.app.inject({
+        method: 'GET',
+        url: '/dicom-web/studies',
+        headers: bearer(token),
+      });
       expect(qido.statusCode).toBe(503);
       expect(qido.json().code).toBe('RADLINK_UPSTREAM_UNAVAILABLE');
     } finally {
@@ -49,14 +56,24 @@ describe('health', () => {
 
   it('/metrics needs the admin or the metrics token, and exposes request and service metrics', async () => {
     expect((await t.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
-    expect((await t.app.inject({ method: 'GET', url: '/metrics', headers: bearer('wrong-token') })).statusCode).toBe(401);
-    const viaToken = await t.app.inject({ method: 'GET', url: '/metrics', headers: bearer('metrics-token-for-prometheus') });
+    expect(
+      (await t.app.inject({ method: 'GET', url: '/metrics', headers: bearer('wrong-token') })).statusCode,
+    ).toBe(401);
+    const viaToken = await t.app.inject({
+      method: 'GET',
+      url: '/metrics',
+      headers: bearer('metrics-token-for-prometheus'),
+    });
     expect(viaToken.statusCode).toBe(200);
     const text = viaToken.body;
     expect(text).toMatch(/radlink_http_requests_total\{method="GET",route="\/healthz",status="200"\} \d+/);
     expect(text).toMatch(/radlink_service_restarts\{service="orthanc"\} \d+/);
     expect(text).toContain('radlink_gateway_process_resident_memory_bytes');
-    const viaAdmin = await t.app.inject({ method: 'GET', url: '/metrics', headers: bearer(await t.adminToken()) });
+    const viaAdmin = await t.app.inject({
+      method: 'GET',
+      url: '/metrics',
+      headers: bearer(await t.adminToken()),
+    });
     expect(viaAdmin.statusCode).toBe(200);
   });
 

@@ -6,11 +6,11 @@
 import cookie from '@fastify/cookie';
 import Fastify from 'fastify';
 import { SignJWT, UnsecuredJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROLES, type Role } from '../../contracts/roles.js';
 import { SessionRepo } from '../../server/src/identity/sessions.js';
 import { TokenService } from '../../server/src/identity/tokens.js';
 import guard from '../../server/src/policy/guard.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROLES, type Role } from '../../contracts/roles.js';
 import { bearer, buildTestApp, type TestApp } from '../helpers/app.js';
 
 let t: TestApp;
@@ -37,7 +37,13 @@ beforeAll(async () => {
       method: 'POST',
       url: '/api/users',
       headers: bearer(admin),
-      payload: { username, displayName: role, role, facilityId: ['system_admin', 'model_manager', 'service'].includes(role) ? null : 'bv-policy', password: 'policy password 1' },
+      payload: {
+        username,
+        displayName: role,
+        role,
+        facilityId: ['system_admin', 'model_manager', 'service'].includes(role) ? null : 'bv-policy',
+        password: 'policy password 1',
+      },
     });
     expect(res.statusCode, res.body).toBe(201);
     tokensByRole.set(role, await t.login(username, 'policy password 1'));
@@ -46,13 +52,30 @@ beforeAll(async () => {
     method: 'POST',
     url: '/api/users',
     headers: bearer(admin),
-    payload: { username: 'soon.disabled', displayName: 'D', role: 'system_admin', facilityId: null, password: 'policy password 1' },
+    payload: {
+      username: 'soon.disabled',
+      displayName: 'D',
+      role: 'system_admin',
+      facilityId: null,
+      password: 'policy password 1',
+    },
   });
   disabledToken = await t.login('soon.disabled', 'policy password 1');
-  await t.app.inject({ method: 'PATCH', url: `/api/users/${d.json().id}`, headers: bearer(admin), payload: { disabled: true } });
-  const me = (await t.app.inject({ method: 'GET', url: '/api/auth/sessions', headers: bearer(admin) })).json() as { id: string }[];
+  await t.app.inject({
+    method: 'PATCH',
+    url: `/api/users/${d.json().id}`,
+    headers: bearer(admin),
+    payload: { disabled: true },
+  });
+  const me = (
+    await t.app.inject({ method: 'GET', url: '/api/auth/sessions', headers: bearer(admin) })
+  ).json() as { id: string }[];
   validSid = me[0]!.id;
-  validSub = ((await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(admin) })).json() as { id: string }).id;
+  validSub = (
+    (await t.app.inject({ method: 'GET', url: '/api/auth/me', headers: bearer(admin) })).json() as {
+      id: string;
+    }
+  ).id;
 });
 afterAll(async () => t?.close());
 
@@ -68,9 +91,27 @@ async function badTokens(): Promise<[string, string][]> {
   const claims = { sid: validSid };
   const base = (j: SignJWT) => j.setSubject(validSub).setIssuer('radlink').setAudience('radlink-api');
   return [
-    ['expired', await base(new SignJWT(claims).setProtectedHeader({ alg: 'HS256' })).setExpirationTime(Math.floor(Date.now() / 1000) - 5).sign(enc(t.config.RADLINK_TOKEN_SECRET))],
-    ['forged signature', await base(new SignJWT(claims).setProtectedHeader({ alg: 'HS256' })).setExpirationTime('1h').sign(enc('an attacker key that is long enough 0123'))],
-    ['alg none', new UnsecuredJWT(claims).setSubject(validSub).setIssuer('radlink').setAudience('radlink-api').setExpirationTime('1h').encode()],
+    [
+      'expired',
+      await base(new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }))
+        .setExpirationTime(Math.floor(Date.now() / 1000) - 5)
+        .sign(enc(t.config.RADLINK_TOKEN_SECRET)),
+    ],
+    [
+      'forged signature',
+      await base(new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }))
+        .setExpirationTime('1h')
+        .sign(enc('an attacker key that is long enough 0123')),
+    ],
+    [
+      'alg none',
+      new UnsecuredJWT(claims)
+        .setSubject(validSub)
+        .setIssuer('radlink')
+        .setAudience('radlink-api')
+        .setExpirationTime('1h')
+        .encode(),
+    ],
     ['disabled user', disabledToken],
     ['malformed', 'abc.def'],
   ];
@@ -85,7 +126,15 @@ describe('access policy over registered routes', () => {
   it('anonymous routes are only health, login, viewer files and API docs', () => {
     const anon = t.app.registeredRoutes.filter((r) => r.rule.anonymous).map((r) => r.url);
     for (const url of anon) {
-      expect(url === '/healthz' || url === '/readyz' || url === '/api/auth/login' || url === '/' || url === '/*' || url.startsWith('/api/docs'), url).toBe(true);
+      expect(
+        url === '/healthz' ||
+          url === '/readyz' ||
+          url === '/api/auth/login' ||
+          url === '/' ||
+          url === '/*' ||
+          url.startsWith('/api/docs'),
+        url,
+      ).toBe(true);
     }
   });
 
@@ -120,7 +169,10 @@ describe('access policy over registered routes', () => {
   it('a route with no policy entry cannot be registered, so the app does not boot', async () => {
     const app = Fastify();
     await app.register(cookie);
-    await app.register(guard, { tokens: new TokenService('x'.repeat(48), 60), sessions: new SessionRepo(t.db, 60) });
+    await app.register(guard, {
+      tokens: new TokenService('x'.repeat(48), 60),
+      sessions: new SessionRepo(t.db, 60),
+    });
     await expect(
       (async () => {
         app.get('/api/not-in-the-table', async () => 'leak');

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { demoIdentifiers } from '../../scripts/demo/patients.js';
 
-const ROOT = '.test-data';
+/** The integration tier's run directory (its global setup points `latest` at it): this suite's logs. */
+const ROOT = '.test-data/latest';
 
 function logFiles(dir: string): string[] {
   const out: string[] = [];
@@ -26,7 +27,8 @@ function logFiles(dir: string): string[] {
     const st = statSync(p);
     if (st.isDirectory()) {
       // Service data (Orthanc storage, database files, S3 objects) legitimately hold patient data; logs may not.
-      if (['orthanc-storage', 'pgdata', 'pglite', 's3', 'redis', 'postgres', 'storage', 'db'].includes(e)) continue;
+      if (['orthanc-storage', 'pgdata', 'pglite', 's3', 'redis', 'postgres', 'storage', 'db'].includes(e))
+        continue;
       out.push(...logFiles(p));
     } else if (/\.(log|out|err)$/.test(e)) out.push(p);
   }
@@ -65,10 +67,13 @@ describe('no patient data in logs', () => {
     expect(scan(logFiles(dir), needles).length).toBeGreaterThan(0);
   });
 
-  it('the suite wrote substantial logs, including the gateway\'s', () => {
+  it("the suite wrote substantial logs, including the gateway's", () => {
     const files = logFiles(ROOT);
     const bytes = files.reduce((n, f) => n + statSync(f).size, 0);
-    expect(files.some((f) => /gateway/.test(f)), `no gateway log among ${files.length} files`).toBe(true);
+    expect(
+      files.some((f) => /gateway/.test(f)),
+      `no gateway log among ${files.length} files`,
+    ).toBe(true);
     expect(bytes).toBeGreaterThan(50_000);
   });
 

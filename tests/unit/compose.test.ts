@@ -8,15 +8,17 @@ import { readFileSync } from 'node:fs';
 import type { TObject } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { StartConfigSchema } from '../../scripts/start-config.js';
 import { GatewayConfigSchema } from '../../server/src/config.js';
 import { WorkersConfigSchema } from '../../workers/src/config.js';
-import { StartConfigSchema } from '../../scripts/start-config.js';
 
 interface ComposeService {
   image?: string;
   environment?: Record<string, string>;
 }
-const compose = parse(readFileSync('deploy/compose.yaml', 'utf8')) as { services: Record<string, ComposeService> };
+const compose = parse(readFileSync('deploy/compose.yaml', 'utf8')) as {
+  services: Record<string, ComposeService>;
+};
 const readme = readFileSync('README.md', 'utf8');
 
 const processes: [string, TObject][] = [

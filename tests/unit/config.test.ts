@@ -41,11 +41,27 @@ describe('gateway configuration', () => {
     ['empty string counts as missing', { ...VALID, ORTHANC_URL: '' }, /^ORTHANC_URL is required/],
     ['non-numeric port', { ...VALID, RADLINK_PORT: 'eighty' }, /^RADLINK_PORT="eighty" is invalid/],
     ['port out of range', { ...VALID, RADLINK_PORT: '70000' }, /^RADLINK_PORT="70000" is invalid/],
-    ['short token secret', { ...VALID, RADLINK_TOKEN_SECRET: 'short' }, /^RADLINK_TOKEN_SECRET="short" is invalid/],
-    ['URL without scheme', { ...VALID, S3_ENDPOINT: 'localhost:9000' }, /^S3_ENDPOINT="localhost:9000" is invalid/],
+    [
+      'short token secret',
+      { ...VALID, RADLINK_TOKEN_SECRET: 'short' },
+      /^RADLINK_TOKEN_SECRET="short" is invalid/,
+    ],
+    [
+      'URL without scheme',
+      { ...VALID, S3_ENDPOINT: 'localhost:9000' },
+      /^S3_ENDPOINT="localhost:9000" is invalid/,
+    ],
     ['unknown log level', { ...VALID, RADLINK_LOG_LEVEL: 'loud' }, /^RADLINK_LOG_LEVEL="loud" is invalid/],
-    ['bad boolean', { ...VALID, RADLINK_COOKIE_SECURE: 'perhaps' }, /^RADLINK_COOKIE_SECURE="perhaps" is invalid/],
-    ['half a TLS pair', { ...VALID, RADLINK_TLS_CERT: '/etc/cert.pem' }, /RADLINK_TLS_CERT and RADLINK_TLS_KEY/],
+    [
+      'bad boolean',
+      { ...VALID, RADLINK_COOKIE_SECURE: 'perhaps' },
+      /^RADLINK_COOKIE_SECURE="perhaps" is invalid/,
+    ],
+    [
+      'half a TLS pair',
+      { ...VALID, RADLINK_TLS_CERT: '/etc/cert.pem' },
+      /RADLINK_TLS_CERT and RADLINK_TLS_KEY/,
+    ],
   ])('rejects %s, naming the key', (_name, env, pattern) => {
     const problems = problemsOf(env);
     expect(problems.length).toBeGreaterThan(0);

@@ -6,8 +6,14 @@ import { loggerOptions, redactUrl } from '../../server/src/logger.js';
 describe('redactUrl', () => {
   it.each([
     ['/dicom-web/studies?PatientName=Nguy%E1%BB%85n&limit=5', '/dicom-web/studies?PatientName=~&limit=5'],
-    ['/dicom-web/studies?PatientID=BN123&PatientBirthDate=19800101', '/dicom-web/studies?PatientID=~&PatientBirthDate=~'],
-    ['/dicom-web/studies?00100010=Tran*&offset=10&includefield=all', '/dicom-web/studies?00100010=~&offset=10&includefield=all'],
+    [
+      '/dicom-web/studies?PatientID=BN123&PatientBirthDate=19800101',
+      '/dicom-web/studies?PatientID=~&PatientBirthDate=~',
+    ],
+    [
+      '/dicom-web/studies?00100010=Tran*&offset=10&includefield=all',
+      '/dicom-web/studies?00100010=~&offset=10&includefield=all',
+    ],
     ['/dicom-web/studies', '/dicom-web/studies'],
     ['/x?%E1%BB%85=1', '/x?~'],
     ['/x?a=%ZZ', '/x?a=~'],
@@ -26,10 +32,27 @@ describe('logger redaction', () => {
       },
     });
     const log = pino(loggerOptions('info'), sink);
-    log.info({ PatientName: 'Nguyễn^Thị', body: { password: 'hunter22', PatientID: 'BN1' }, x: { y: { PatientBirthDate: '19800101' } } }, 'hello');
-    log.info({ req: { method: 'GET', url: '/dicom-web/studies?PatientName=Tran', headers: { authorization: 'Bearer abc' } } }, 'req');
+    log.info(
+      {
+        PatientName: 'Nguyễn^Thị',
+        body: { password: 'hunter22', PatientID: 'BN1' },
+        x: { y: { PatientBirthDate: '19800101' } },
+      },
+      'hello',
+    );
+    log.info(
+      {
+        req: {
+          method: 'GET',
+          url: '/dicom-web/studies?PatientName=Tran',
+          headers: { authorization: 'Bearer abc' },
+        },
+      },
+      'req',
+    );
     const out = lines.join('');
-    for (const leak of ['Nguyễn', 'hunter22', 'BN1', '19800101', 'Tran', 'Bearer abc']) expect(out).not.toContain(leak);
+    for (const leak of ['Nguyễn', 'hunter22', 'BN1', '19800101', 'Tran', 'Bearer abc'])
+      expect(out).not.toContain(leak);
     expect(out).toContain('[redacted]');
   });
 });

@@ -36,9 +36,25 @@ describe('bearer tokens', () => {
   });
 
   it.each([
-    ['a forged signature', async () => (await svc.issue({ sub: 'u', sid: 's' })).token.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'))],
-    ['another key', async () => (await new TokenService('k'.repeat(48), 60).issue({ sub: 'u', sid: 's' })).token],
-    ['alg none', async () => new UnsecuredJWT({ sid: 's' }).setSubject('u').setIssuer('radlink').setAudience('radlink-api').setExpirationTime('1h').encode()],
+    [
+      'a forged signature',
+      async () =>
+        (await svc.issue({ sub: 'u', sid: 's' })).token.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')),
+    ],
+    [
+      'another key',
+      async () => (await new TokenService('k'.repeat(48), 60).issue({ sub: 'u', sid: 's' })).token,
+    ],
+    [
+      'alg none',
+      async () =>
+        new UnsecuredJWT({ sid: 's' })
+          .setSubject('u')
+          .setIssuer('radlink')
+          .setAudience('radlink-api')
+          .setExpirationTime('1h')
+          .encode(),
+    ],
     [
       'an expired token',
       async () =>

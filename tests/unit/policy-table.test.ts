@@ -17,7 +17,8 @@ describe('access policy table', () => {
   });
 
   it('every DICOMweb route is audited', () => {
-    for (const [key, rule] of Object.entries(POLICY)) if (key.includes('/dicom-web')) expect(rule.audit, key).toBeDefined();
+    for (const [key, rule] of Object.entries(POLICY))
+      if (key.includes('/dicom-web')) expect(rule.audit, key).toBeDefined();
   });
 
   it.each([

@@ -107,7 +107,9 @@ export default fp(
       const outcome = outcomeOf(reply.statusCode);
       const hour = new Date().toISOString().slice(0, 13);
       const dedupeKey =
-        audit.hourly && outcome === 'success' ? `${audit.action}|${p?.userId ?? '-'}|${studyUid ?? '-'}|${hour}` : null;
+        audit.hourly && outcome === 'success'
+          ? `${audit.action}|${p?.userId ?? '-'}|${studyUid ?? '-'}|${hour}`
+          : null;
       try {
         await writer.write({
           action: audit.action,

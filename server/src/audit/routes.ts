@@ -32,7 +32,9 @@ export default async function auditRoutes(app: FastifyInstance, opts: { db: Quer
             action: Type.Optional(Type.String({ pattern: '^[a-z.-]{1,64}$' })),
             since: Type.Optional(Type.String({ format: 'date-time' })),
             limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-            beforeId: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$', description: 'Page: events older than this id' })),
+            beforeId: Type.Optional(
+              Type.String({ pattern: '^[0-9]{1,18}$', description: 'Page: events older than this id' }),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -41,7 +43,14 @@ export default async function auditRoutes(app: FastifyInstance, opts: { db: Quer
     },
     async (request) => {
       const p = request.principal!;
-      const q = request.query as { studyUid?: string; userId?: string; action?: string; since?: string; limit: number; beforeId?: string };
+      const q = request.query as {
+        studyUid?: string;
+        userId?: string;
+        action?: string;
+        since?: string;
+        limit: number;
+        beforeId?: string;
+      };
       const where: string[] = [];
       const params: unknown[] = [];
       const add = (sql: string, v: unknown) => {

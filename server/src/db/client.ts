@@ -103,7 +103,8 @@ class PostgresDb implements Db {
     try {
       await client.query('BEGIN');
       const out = await fn({
-        query: async <R>(sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows as R[],
+        query: async <R>(sql: string, params: unknown[] = []) =>
+          (await client.query(sql, params)).rows as R[],
       });
       await client.query('COMMIT');
       return out;

@@ -17,7 +17,9 @@ export async function migrate(db: Db): Promise<string[]> {
   );
   if (db.kind === 'postgres') await db.query('SELECT pg_advisory_lock($1)', [LOCK_ID]);
   try {
-    const done = new Set((await db.query<{ version: string }>('SELECT version FROM schema_migrations')).map((r) => r.version));
+    const done = new Set(
+      (await db.query<{ version: string }>('SELECT version FROM schema_migrations')).map((r) => r.version),
+    );
     const files = readdirSync(MIGRATIONS_DIR)
       .filter((f) => /^\d{3}_.+\.sql$/.test(f))
       .sort();

@@ -33,7 +33,9 @@ export interface SupervisedService {
 
 export async function readSupervisorStatus(file: string): Promise<Record<string, SupervisedService> | null> {
   try {
-    const parsed = JSON.parse(await readFile(file, 'utf8')) as { services?: Record<string, SupervisedService> };
+    const parsed = JSON.parse(await readFile(file, 'utf8')) as {
+      services?: Record<string, SupervisedService>;
+    };
     return parsed.services ?? null;
   } catch {
     return null;

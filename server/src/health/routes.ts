@@ -30,7 +30,11 @@ export default async function healthRoutes(app: FastifyInstance, opts: { statusF
         summary: 'Readiness: Orthanc, Redis, the database and object storage all answer.',
         response: {
           200: Type.Object({ status: Type.Literal('ok'), components: Components }),
-          503: Type.Object({ status: Type.Literal('unavailable'), failing: Type.Array(Type.String()), components: Components }),
+          503: Type.Object({
+            status: Type.Literal('unavailable'),
+            failing: Type.Array(Type.String()),
+            components: Components,
+          }),
         },
       },
     },
@@ -48,8 +52,10 @@ export default async function healthRoutes(app: FastifyInstance, opts: { statusF
       for (const [name, s] of Object.entries(supervised ?? {})) {
         if (name === 'gateway') continue;
         const key = name in components ? name : `service:${name}`;
-        if (s.state !== 'ok' && components[key] === 'ok') components[key] = `${s.state} (restarts: ${s.restarts})`;
-        else if (!(key in components)) components[key] = s.state === 'ok' ? 'ok' : `${s.state} (restarts: ${s.restarts})`;
+        if (s.state !== 'ok' && components[key] === 'ok')
+          components[key] = `${s.state} (restarts: ${s.restarts})`;
+        else if (!(key in components))
+          components[key] = s.state === 'ok' ? 'ok' : `${s.state} (restarts: ${s.restarts})`;
       }
       const failing = Object.entries(components)
         .filter(([, v]) => v !== 'ok')

@@ -10,8 +10,8 @@ import { SESSION_COOKIE } from '../policy/guard.js';
 import { dummyPasswordHash, hashPassword, needsRehash, verifyPassword } from './passwords.js';
 import { LoginBody, Ok, Password, TokenResponse, User, Uuid } from './schemas.js';
 import type { SessionRepo } from './sessions.js';
-import { checkTotp, newTotpSecret, totpUri } from './totp.js';
 import type { TokenService } from './tokens.js';
+import { checkTotp, newTotpSecret, totpUri } from './totp.js';
 import type { UserRepo, UserRow } from './users.js';
 
 export interface AuthRouteOptions {
@@ -69,10 +69,21 @@ export default async function authRoutes(app: FastifyInstance, opts: AuthRouteOp
       },
     },
     async (request, reply) => {
-      const { username, password, totp } = request.body as { username: string; password: string; totp?: string };
+      const { username, password, totp } = request.body as {
+        username: string;
+        password: string;
+        totp?: string;
+      };
       const user = await users.forLogin(username);
       const passwordOk = await verifyPassword(password, user?.passwordHash ?? (await dummyPasswordHash()));
-      const refuse = async (code: 'RADLINK_BAD_CREDENTIALS' | 'RADLINK_TOTP_REQUIRED' | 'RADLINK_TOTP_INVALID' | 'RADLINK_USER_DISABLED', reason: string) => {
+      const refuse = async (
+        code:
+          | 'RADLINK_BAD_CREDENTIALS'
+          | 'RADLINK_TOTP_REQUIRED'
+          | 'RADLINK_TOTP_INVALID'
+          | 'RADLINK_USER_DISABLED',
+        reason: string,
+      ) => {
         app.metrics.loginFailures.inc({ reason });
         await app.audit.write({
           action: 'auth.login',
@@ -90,7 +101,8 @@ export default async function authRoutes(app: FastifyInstance, opts: AuthRouteOp
       if (user.disabled) return refuse('RADLINK_USER_DISABLED', 'disabled');
       if (user.totpEnabled) {
         if (!totp) return refuse('RADLINK_TOTP_REQUIRED', 'totp-required');
-        if (!user.totpSecret || !(await checkTotp(user.totpSecret, totp))) return refuse('RADLINK_TOTP_INVALID', 'totp-invalid');
+        if (!user.totpSecret || !(await checkTotp(user.totpSecret, totp)))
+          return refuse('RADLINK_TOTP_INVALID', 'totp-invalid');
       }
       if (needsRehash(user.passwordHash)) await users.setPassword(user.id, await hashPassword(password));
 
@@ -113,7 +125,13 @@ export default async function authRoutes(app: FastifyInstance, opts: AuthRouteOp
 
   app.post(
     '/api/auth/logout',
-    { schema: { tags: ['auth'], summary: 'End the current session (token and cookie).', response: { 200: Ok } } },
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'End the current session (token and cookie).',
+        response: { 200: Ok },
+      },
+    },
     async (request, reply) => {
       await sessions.revoke(request.principal!.sessionId);
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
@@ -187,7 +205,8 @@ export default async function authRoutes(app: FastifyInstance, opts: AuthRouteOp
     async (request) => {
       const { sessionId } = request.params as { sessionId: string };
       const s = await sessions.byId(sessionId);
-      if (!s || s.userId !== request.principal!.userId) throw new AppError('RADLINK_NOT_FOUND', 'No such session.');
+      if (!s || s.userId !== request.principal!.userId)
+        throw new AppError('RADLINK_NOT_FOUND', 'No such session.');
       await sessions.revoke(sessionId);
       return { ok: true as const };
     },
@@ -199,19 +218,26 @@ export default async function authRoutes(app: FastifyInstance, opts: AuthRouteOp
       schema: {
         tags: ['auth'],
         summary: 'Change my password; ends my other sessions.',
-        body: Type.Object({ currentPassword: Type.String({ maxLength: 256 }), newPassword: Password }, { additionalProperties: false }),
+        body: Type.Object(
+          { currentPassword: Type.String({ maxLength: 256 }), newPassword: Password },
+          { additionalProperties: false },
+        ),
         response: { 200: Ok },
       },
     },
     async (request) => {
       const p = request.principal!;
-      const { currentPassword, newPassword } = request.body as { currentPassword: string; newPassword: string };
+      const { currentPassword, newPassword } = request.body as {
+        currentPassword: string;
+        newPassword: string;
+      };
       const user = await users.authById(p.userId);
       if (!user || !(await verifyPassword(currentPassword, user.passwordHash))) {
         throw new AppError('RADLINK_BAD_CREDENTIALS', 'The current password is wrong.');
       }
       await users.setPassword(p.userId, await hashPassword(newPassword));
-      for (const s of await sessions.listForUser(p.userId)) if (s.id !== p.sessionId) await sessions.revoke(s.id);
+      for (const s of await sessions.listForUser(p.userId))
+        if (s.id !== p.sessionId) await sessions.revoke(s.id);
       return { ok: true as const };
     },
   );
@@ -228,7 +254,8 @@ export default async function authRoutes(app: FastifyInstance, opts: AuthRouteOp
     async (request) => {
       const user = await users.authById(request.principal!.userId);
       if (!user) throw new AppError('RADLINK_SESSION_REVOKED');
-      if (user.totpEnabled) throw new AppError('RADLINK_CONFLICT', 'TOTP is already enabled; disable it first.');
+      if (user.totpEnabled)
+        throw new AppError('RADLINK_CONFLICT', 'TOTP is already enabled; disable it first.');
       const secret = newTotpSecret();
       await users.setTotp(user.id, secret, false);
       return { secret, otpauthUri: totpUri(secret, user.username) };
@@ -248,7 +275,8 @@ export default async function authRoutes(app: FastifyInstance, opts: AuthRouteOp
     async (request) => {
       const user = await users.authById(request.principal!.userId);
       if (!user?.totpSecret) throw new AppError('RADLINK_CONFLICT', 'Call /api/auth/totp/setup first.');
-      if (!(await checkTotp(user.totpSecret, (request.body as { code: string }).code))) throw new AppError('RADLINK_TOTP_INVALID');
+      if (!(await checkTotp(user.totpSecret, (request.body as { code: string }).code)))
+        throw new AppError('RADLINK_TOTP_INVALID');
       await users.setTotp(user.id, user.totpSecret, true);
       return { ok: true as const };
     },
@@ -270,8 +298,10 @@ export default async function authRoutes(app: FastifyInstance, opts: AuthRouteOp
     async (request) => {
       const { password, code } = request.body as { password: string; code: string };
       const user = await users.authById(request.principal!.userId);
-      if (!user || !(await verifyPassword(password, user.passwordHash))) throw new AppError('RADLINK_BAD_CREDENTIALS');
-      if (!user.totpEnabled || !user.totpSecret) throw new AppError('RADLINK_CONFLICT', 'TOTP is not enabled.');
+      if (!user || !(await verifyPassword(password, user.passwordHash)))
+        throw new AppError('RADLINK_BAD_CREDENTIALS');
+      if (!user.totpEnabled || !user.totpSecret)
+        throw new AppError('RADLINK_CONFLICT', 'TOTP is not enabled.');
       if (!(await checkTotp(user.totpSecret, code))) throw new AppError('RADLINK_TOTP_INVALID');
       await users.setTotp(user.id, null, false);
       return { ok: true as const };

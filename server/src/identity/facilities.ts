@@ -42,12 +42,21 @@ export class FacilityRepo {
     ]);
   }
 
-  async update(id: string, patch: { name?: string; tier?: FacilityTier; parentId?: string | null }): Promise<boolean> {
+  async update(
+    id: string,
+    patch: { name?: string; tier?: FacilityTier; parentId?: string | null },
+  ): Promise<boolean> {
     const rows = await this.db.query(
       `UPDATE facilities SET name = COALESCE($2, name), tier = COALESCE($3, tier),
               parent_id = CASE WHEN $4::boolean THEN $5 ELSE parent_id END, updated_at = now()
         WHERE id = $1 RETURNING id`,
-      [id, patch.name?.normalize('NFC') ?? null, patch.tier ?? null, patch.parentId !== undefined, patch.parentId ?? null],
+      [
+        id,
+        patch.name?.normalize('NFC') ?? null,
+        patch.tier ?? null,
+        patch.parentId !== undefined,
+        patch.parentId ?? null,
+      ],
     );
     return rows.length > 0;
   }
@@ -56,12 +65,10 @@ export class FacilityRepo {
   async setAeTitles(id: string, titles: AeTitle[], tx: Queryable): Promise<void> {
     await tx.query('DELETE FROM facility_ae_titles WHERE facility_id = $1', [id]);
     for (const t of titles) {
-      await tx.query('INSERT INTO facility_ae_titles (ae_title, facility_id, host, port) VALUES ($1, $2, $3, $4)', [
-        t.aeTitle,
-        id,
-        t.host,
-        t.port,
-      ]);
+      await tx.query(
+        'INSERT INTO facility_ae_titles (ae_title, facility_id, host, port) VALUES ($1, $2, $3, $4)',
+        [t.aeTitle, id, t.host, t.port],
+      );
     }
   }
 

@@ -11,7 +11,10 @@ import { FacilityId, Ok, TierSchema } from './schemas.js';
 
 const AeTitleSchema = Type.Object(
   {
-    aeTitle: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,16}$', description: 'Calling AE title of the modality' }),
+    aeTitle: Type.String({
+      pattern: '^[A-Za-z0-9_.-]{1,16}$',
+      description: 'Calling AE title of the modality',
+    }),
     host: Type.Union([Type.String({ maxLength: 255 }), Type.Null()]),
     port: Type.Union([Type.Integer({ minimum: 1, maximum: 65535 }), Type.Null()]),
   },
@@ -33,13 +36,21 @@ export default async function facilityRoutes(
 
   app.get(
     '/api/facilities',
-    { schema: { tags: ['admin'], summary: 'All facilities (to address read requests).', response: { 200: Type.Array(Facility) } } },
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'All facilities (to address read requests).',
+        response: { 200: Type.Array(Facility) },
+      },
+    },
     async (request) => {
       const all = await facilities.list();
       // AE titles are operational detail for admins only.
       const p = request.principal!;
       return all.map((f) =>
-        p.role === 'system_admin' || (p.role === 'facility_admin' && p.facilityId === f.id) ? f : { ...f, aeTitles: [] },
+        p.role === 'system_admin' || (p.role === 'facility_admin' && p.facilityId === f.id)
+          ? f
+          : { ...f, aeTitles: [] },
       );
     },
   );
@@ -51,7 +62,12 @@ export default async function facilityRoutes(
         tags: ['admin'],
         summary: 'Create a facility.',
         body: Type.Object(
-          { id: FacilityId, name: Type.String({ minLength: 1, maxLength: 200 }), tier: TierSchema, parentId: Type.Union([FacilityId, Type.Null()]) },
+          {
+            id: FacilityId,
+            name: Type.String({ minLength: 1, maxLength: 200 }),
+            tier: TierSchema,
+            parentId: Type.Union([FacilityId, Type.Null()]),
+          },
           { additionalProperties: false },
         ),
         response: { 201: Facility },
@@ -59,8 +75,10 @@ export default async function facilityRoutes(
     },
     async (request, reply) => {
       const body = request.body as { id: string; name: string; tier: FacilityTier; parentId: string | null };
-      if (await facilities.byId(body.id)) throw new AppError('RADLINK_CONFLICT', 'A facility with that id exists.');
-      if (body.parentId && !(await facilities.byId(body.parentId))) throw new AppError('RADLINK_VALIDATION', 'parentId names no facility.');
+      if (await facilities.byId(body.id))
+        throw new AppError('RADLINK_CONFLICT', 'A facility with that id exists.');
+      if (body.parentId && !(await facilities.byId(body.parentId)))
+        throw new AppError('RADLINK_VALIDATION', 'parentId names no facility.');
       await facilities.create(body);
       return reply.code(201).send((await facilities.byId(body.id))!);
     },
@@ -87,8 +105,10 @@ export default async function facilityRoutes(
     async (request) => {
       const { facilityId } = request.params as { facilityId: string };
       const patch = request.body as { name?: string; tier?: FacilityTier; parentId?: string | null };
-      if (patch.parentId === facilityId) throw new AppError('RADLINK_VALIDATION', 'A facility cannot be its own parent.');
-      if (!(await facilities.update(facilityId, patch))) throw new AppError('RADLINK_NOT_FOUND', 'No such facility.');
+      if (patch.parentId === facilityId)
+        throw new AppError('RADLINK_VALIDATION', 'A facility cannot be its own parent.');
+      if (!(await facilities.update(facilityId, patch)))
+        throw new AppError('RADLINK_NOT_FOUND', 'No such facility.');
       return (await facilities.byId(facilityId))!;
     },
   );
@@ -98,7 +118,8 @@ export default async function facilityRoutes(
     {
       schema: {
         tags: ['admin'],
-        summary: 'Set the AE titles this facility\'s modalities send from; pushed to the DICOM listener at once.',
+        summary:
+          "Set the AE titles this facility's modalities send from; pushed to the DICOM listener at once.",
         params: Type.Object({ facilityId: FacilityId }),
         body: Type.Array(AeTitleSchema, { maxItems: 200 }),
         response: { 200: Ok },
@@ -107,14 +128,20 @@ export default async function facilityRoutes(
     async (request) => {
       const p = request.principal!;
       const { facilityId } = request.params as { facilityId: string };
-      if (p.role !== 'system_admin' && p.facilityId !== facilityId) throw new AppError('RADLINK_NOT_FOUND', 'No such facility.');
+      if (p.role !== 'system_admin' && p.facilityId !== facilityId)
+        throw new AppError('RADLINK_NOT_FOUND', 'No such facility.');
       if (!(await facilities.byId(facilityId))) throw new AppError('RADLINK_NOT_FOUND', 'No such facility.');
       const titles = request.body as AeTitle[];
       const upper = titles.map((t) => t.aeTitle);
       if (new Set(upper).size !== upper.length) throw new AppError('RADLINK_VALIDATION', 'AE titles repeat.');
-      const owners = (await facilities.allAeTitles()).filter((t) => upper.includes(t.aeTitle) && t.facilityId !== facilityId);
+      const owners = (await facilities.allAeTitles()).filter(
+        (t) => upper.includes(t.aeTitle) && t.facilityId !== facilityId,
+      );
       if (owners.length > 0) {
-        throw new AppError('RADLINK_CONFLICT', `AE title ${owners[0]!.aeTitle} already belongs to another facility.`);
+        throw new AppError(
+          'RADLINK_CONFLICT',
+          `AE title ${owners[0]!.aeTitle} already belongs to another facility.`,
+        );
       }
       await opts.db.tx((tx) => facilities.setAeTitles(facilityId, titles, tx));
       await syncModalities(opts.orthanc, facilities);

@@ -7,7 +7,11 @@ import type { FastifyBaseLogger } from 'fastify';
 import { hashPassword } from './passwords.js';
 import type { UserRepo } from './users.js';
 
-export async function ensureInitialAdmin(users: UserRepo, password: string | undefined, log: FastifyBaseLogger): Promise<void> {
+export async function ensureInitialAdmin(
+  users: UserRepo,
+  password: string | undefined,
+  log: FastifyBaseLogger,
+): Promise<void> {
   if ((await users.count()) > 0) return;
   if (!password) {
     log.warn('No users exist and RADLINK_ADMIN_PASSWORD is unset: nobody can log in until it is set.');

@@ -10,7 +10,10 @@ import type { FacilityRepo } from './facilities.js';
 /** Orthanc modality names are ours; the prefix keeps us from touching entries made by hand. */
 const PREFIX = 'radlink-';
 
-export async function syncModalities(orthanc: OrthancClient, facilities: FacilityRepo): Promise<{ added: number; removed: number }> {
+export async function syncModalities(
+  orthanc: OrthancClient,
+  facilities: FacilityRepo,
+): Promise<{ added: number; removed: number }> {
   const wanted = await facilities.allAeTitles();
   const existing = await orthanc.json<string[]>('GET', '/modalities');
   const wantedNames = new Set(wanted.map((t) => `${PREFIX}${t.aeTitle.toLowerCase()}`));

@@ -38,7 +38,11 @@ function parse(stored: string): { params: Params; salt: Buffer; key: Buffer } | 
   if (parts.length !== 6 || parts[0] !== 'scrypt') return null;
   const [N, r, p] = parts.slice(1, 4).map(Number) as [number, number, number];
   if (![N, r, p].every(Number.isSafeInteger)) return null;
-  return { params: { N, r, p }, salt: Buffer.from(parts[4]!, 'base64'), key: Buffer.from(parts[5]!, 'base64') };
+  return {
+    params: { N, r, p },
+    salt: Buffer.from(parts[4]!, 'base64'),
+    key: Buffer.from(parts[5]!, 'base64'),
+  };
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {

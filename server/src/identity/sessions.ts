@@ -34,7 +34,11 @@ export class SessionRepo {
     private readonly idleSeconds: number,
   ) {}
 
-  async create(userId: string, clientIp: string, userAgent: string | undefined): Promise<{ id: string; cookie: string }> {
+  async create(
+    userId: string,
+    clientIp: string,
+    userAgent: string | undefined,
+  ): Promise<{ id: string; cookie: string }> {
     const id = randomUUID();
     const secret = randomBytes(32).toString('base64url');
     await this.db.query(
@@ -47,18 +51,20 @@ export class SessionRepo {
 
   async byId(sessionId: string): Promise<SessionUser | null> {
     if (!/^[0-9a-f-]{36}$/.test(sessionId)) return null;
-    const rows = await this.db.query<SessionUser>(`${SESSION_SELECT} WHERE s.id = $1`, [sessionId, this.idleSeconds]);
+    const rows = await this.db.query<SessionUser>(`${SESSION_SELECT} WHERE s.id = $1`, [
+      sessionId,
+      this.idleSeconds,
+    ]);
     return rows[0] ?? null;
   }
 
   async byCookie(cookie: string): Promise<SessionUser | null> {
     const dot = cookie.indexOf('.');
     if (dot !== 36) return null;
-    const rows = await this.db.query<SessionUser>(`${SESSION_SELECT} WHERE s.id = $1 AND s.secret_hash = $3`, [
-      cookie.slice(0, 36),
-      this.idleSeconds,
-      sha256(cookie.slice(37)),
-    ]);
+    const rows = await this.db.query<SessionUser>(
+      `${SESSION_SELECT} WHERE s.id = $1 AND s.secret_hash = $3`,
+      [cookie.slice(0, 36), this.idleSeconds, sha256(cookie.slice(37))],
+    );
     return rows[0] ?? null;
   }
 
@@ -86,7 +92,9 @@ export class SessionRepo {
     return rows.length;
   }
 
-  async listForUser(userId: string): Promise<
+  async listForUser(
+    userId: string,
+  ): Promise<
     { id: string; createdAt: string; lastSeenAt: string; clientIp: string | null; userAgent: string | null }[]
   > {
     return this.db.query(

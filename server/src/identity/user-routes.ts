@@ -8,18 +8,23 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Role } from '../../../contracts/roles.js';
 import { AppError } from '../plugins/errors.js';
-import type { Principal } from './principal.js';
+import type { FacilityRepo } from './facilities.js';
 import { hashPassword } from './passwords.js';
+import type { Principal } from './principal.js';
 import { FacilityId, Ok, Password, RoleSchema, User, Username, Uuid } from './schemas.js';
 import type { SessionRepo } from './sessions.js';
 import type { UserRepo, UserRow } from './users.js';
-import type { FacilityRepo } from './facilities.js';
 
 const FACILITY_ADMIN_MAY_GRANT: readonly Role[] = ['facility_admin', 'radiologist', 'referring_doctor'];
 
 function assertMayManage(p: Principal, target: { facilityId: string | null; role: Role }): void {
   if (p.role === 'system_admin') return;
-  if (p.role === 'facility_admin' && target.facilityId === p.facilityId && FACILITY_ADMIN_MAY_GRANT.includes(target.role)) return;
+  if (
+    p.role === 'facility_admin' &&
+    target.facilityId === p.facilityId &&
+    FACILITY_ADMIN_MAY_GRANT.includes(target.role)
+  )
+    return;
   // Out-of-scope users are reported as missing rather than forbidden: no probing of other facilities.
   throw new AppError('RADLINK_NOT_FOUND', 'No such user.');
 }
@@ -92,7 +97,8 @@ export default async function userRoutes(
       if (!body.facilityId && !['system_admin', 'model_manager', 'service'].includes(body.role)) {
         throw new AppError('RADLINK_VALIDATION', `A ${body.role} must belong to a facility.`);
       }
-      if (await users.forLogin(body.username)) throw new AppError('RADLINK_CONFLICT', 'That user name is taken.');
+      if (await users.forLogin(body.username))
+        throw new AppError('RADLINK_CONFLICT', 'That user name is taken.');
       const created = await users.create({ ...body, passwordHash: await hashPassword(body.password) });
       return reply.code(201).send(toPublic(created));
     },
@@ -103,7 +109,8 @@ export default async function userRoutes(
     {
       schema: {
         tags: ['admin'],
-        summary: 'Change a user: name, role, facility, or disable/enable (disabling ends every session at once).',
+        summary:
+          'Change a user: name, role, facility, or disable/enable (disabling ends every session at once).',
         params: Type.Object({ userId: Uuid }),
         body: Type.Object(
           {
@@ -120,11 +127,19 @@ export default async function userRoutes(
     async (request) => {
       const p = request.principal!;
       const { userId } = request.params as { userId: string };
-      const patch = request.body as { displayName?: string; role?: Role; facilityId?: string | null; disabled?: boolean };
+      const patch = request.body as {
+        displayName?: string;
+        role?: Role;
+        facilityId?: string | null;
+        disabled?: boolean;
+      };
       const target = await users.byId(userId);
       if (!target) throw new AppError('RADLINK_NOT_FOUND', 'No such user.');
       assertMayManage(p, target);
-      assertMayManage(p, { role: patch.role ?? target.role, facilityId: patch.facilityId === undefined ? target.facilityId : patch.facilityId });
+      assertMayManage(p, {
+        role: patch.role ?? target.role,
+        facilityId: patch.facilityId === undefined ? target.facilityId : patch.facilityId,
+      });
       if (userId === p.userId && (patch.disabled || (patch.role && patch.role !== p.role))) {
         throw new AppError('RADLINK_CONFLICT', 'You cannot disable yourself or change your own role.');
       }
@@ -143,7 +158,7 @@ export default async function userRoutes(
     {
       schema: {
         tags: ['admin'],
-        summary: 'Set a user\'s password (ends their sessions).',
+        summary: "Set a user's password (ends their sessions).",
         params: Type.Object({ userId: Uuid }),
         body: Type.Object({ password: Password }, { additionalProperties: false }),
         response: { 200: Ok },

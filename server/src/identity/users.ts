@@ -53,7 +53,9 @@ export class UserRepo {
 
   async list(facilityId?: string): Promise<UserRow[]> {
     return facilityId
-      ? this.db.query<UserRow>(`SELECT ${COLS} FROM users WHERE facility_id = $1 ORDER BY username`, [facilityId])
+      ? this.db.query<UserRow>(`SELECT ${COLS} FROM users WHERE facility_id = $1 ORDER BY username`, [
+          facilityId,
+        ])
       : this.db.query<UserRow>(`SELECT ${COLS} FROM users ORDER BY username`);
   }
 
@@ -98,14 +100,16 @@ export class UserRepo {
   }
 
   async setPassword(id: string, passwordHash: string): Promise<void> {
-    await this.db.query('UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1', [id, passwordHash]);
+    await this.db.query('UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1', [
+      id,
+      passwordHash,
+    ]);
   }
 
   async setTotp(id: string, secret: string | null, enabled: boolean): Promise<void> {
-    await this.db.query('UPDATE users SET totp_secret = $2, totp_enabled = $3, updated_at = now() WHERE id = $1', [
-      id,
-      secret,
-      enabled,
-    ]);
+    await this.db.query(
+      'UPDATE users SET totp_secret = $2, totp_enabled = $3, updated_at = now() WHERE id = $1',
+      [id, secret, enabled],
+    );
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { type ErrorBody, type ErrorCode, ERRORS } from '../../../contracts/errors.js';
+import { ERRORS, type ErrorBody, type ErrorCode } from '../../../contracts/errors.js';
 
 export class AppError extends Error {
   readonly statusCode: number;
@@ -41,14 +41,20 @@ function mapFastifyError(err: FastifyError): { code: ErrorCode; message: string 
     default:
       break;
   }
-  if (err.statusCode === 429) return { code: 'RADLINK_RATE_LIMITED', message: ERRORS.RADLINK_RATE_LIMITED.message };
+  if (err.statusCode === 429)
+    return { code: 'RADLINK_RATE_LIMITED', message: ERRORS.RADLINK_RATE_LIMITED.message };
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
     return { code: 'RADLINK_BAD_REQUEST', message: err.message };
   }
   return { code: 'RADLINK_INTERNAL', message: ERRORS.RADLINK_INTERNAL.message };
 }
 
-export function sendError(reply: FastifyReply, request: FastifyRequest, code: ErrorCode, message: string): void {
+export function sendError(
+  reply: FastifyReply,
+  request: FastifyRequest,
+  code: ErrorCode,
+  message: string,
+): void {
   const body: ErrorBody = { code, message, statusCode: ERRORS[code].statusCode, requestId: request.id };
   void reply.code(body.statusCode).type('application/json; charset=utf-8').send(body);
 }
@@ -63,10 +69,16 @@ export default fp(
       }
       const mapped = mapFastifyError(err as FastifyError);
       if (mapped.code === 'RADLINK_INTERNAL') request.log.error({ err }, 'unhandled error');
-      else request.log.info({ code: mapped.code, statusCode: ERRORS[mapped.code].statusCode }, 'request refused');
+      else
+        request.log.info(
+          { code: mapped.code, statusCode: ERRORS[mapped.code].statusCode },
+          'request refused',
+        );
       return sendError(reply, request, mapped.code, mapped.message);
     });
-    app.setNotFoundHandler((request, reply) => sendError(reply, request, 'RADLINK_ROUTE_NOT_FOUND', 'No such route.'));
+    app.setNotFoundHandler((request, reply) =>
+      sendError(reply, request, 'RADLINK_ROUTE_NOT_FOUND', 'No such route.'),
+    );
   },
   { name: 'radlink-errors' },
 );

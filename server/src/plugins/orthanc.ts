@@ -52,7 +52,10 @@ export class OrthancClient {
       return res as unknown as OrthancResponse;
     } catch (err) {
       const code = (err as { code?: string }).code ?? 'unknown';
-      throw new AppError('RADLINK_UPSTREAM_UNAVAILABLE', `The DICOM archive (Orthanc) is unavailable (${code}).`);
+      throw new AppError(
+        'RADLINK_UPSTREAM_UNAVAILABLE',
+        `The DICOM archive (Orthanc) is unavailable (${code}).`,
+      );
     }
   }
 

@@ -63,7 +63,12 @@ export async function authenticate(request: FastifyRequest, opts: GuardOptions):
   const auth = request.headers.authorization;
   if (auth !== undefined) {
     const m = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/.exec(auth);
-    if (!m) throw new AppError('RADLINK_TOKEN_INVALID', 'The Authorization header must be "Bearer <token>".', WWW_AUTH);
+    if (!m)
+      throw new AppError(
+        'RADLINK_TOKEN_INVALID',
+        'The Authorization header must be "Bearer <token>".',
+        WWW_AUTH,
+      );
     const claims = await opts.tokens.verify(m[1]!);
     if (!claims) throw new AppError('RADLINK_TOKEN_INVALID', undefined, WWW_AUTH);
     const s = await opts.sessions.byId(claims.sid);
@@ -91,7 +96,9 @@ export default fp(
       for (const method of methods) {
         rule = lookupRule(method, route.url);
         if (!rule) {
-          throw new Error(`${method} ${route.url} has no entry in the access policy (server/src/policy/table.ts)`);
+          throw new Error(
+            `${method} ${route.url} has no entry in the access policy (server/src/policy/table.ts)`,
+          );
         }
         registered.push({ method, url: route.url, rule });
       }
@@ -122,7 +129,9 @@ export default fp(
       if (rule.roles !== 'any-user' && !rule.roles?.includes(principal.role)) {
         throw new AppError('RADLINK_FORBIDDEN');
       }
-      void opts.sessions.touch(principal.sessionId).catch((err) => request.log.warn({ err }, 'session touch failed'));
+      void opts.sessions
+        .touch(principal.sessionId)
+        .catch((err) => request.log.warn({ err }, 'session touch failed'));
     });
   },
   { name: 'radlink-guard', dependencies: ['@fastify/cookie'] },

@@ -11,7 +11,13 @@ import type { AccessRule } from './rules.js';
 
 const ADMINS: readonly Role[] = ['system_admin', 'facility_admin'];
 /** Who works with images: facility staff (scoped by facility and grants), admins, workers. */
-const IMAGE_READERS: readonly Role[] = ['system_admin', 'facility_admin', 'radiologist', 'referring_doctor', 'service'];
+const IMAGE_READERS: readonly Role[] = [
+  'system_admin',
+  'facility_admin',
+  'radiologist',
+  'referring_doctor',
+  'service',
+];
 const IMAGE_WRITERS: readonly Role[] = IMAGE_READERS;
 
 function dicomweb(): Record<string, AccessRule> {
@@ -107,7 +113,8 @@ export function lookupRule(method: string, url: string): AccessRule | undefined 
   if (exact) return exact;
   for (const p of PREFIX_POLICY) {
     if (p.method !== m) continue;
-    if (p.prefix === '/' ? STATIC_ROUTE.test(url) : url === p.prefix || url.startsWith(`${p.prefix}/`)) return p.rule;
+    if (p.prefix === '/' ? STATIC_ROUTE.test(url) : url === p.prefix || url.startsWith(`${p.prefix}/`))
+      return p.rule;
   }
   return undefined;
 }

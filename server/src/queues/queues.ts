@@ -20,7 +20,11 @@ export class Queues {
 
   constructor(connection: Redis, prefix: string) {
     this.archive = new Queue<ArchiveJob>(QUEUES.archive, { connection, prefix, defaultJobOptions: DEFAULTS });
-    this.thumbnails = new Queue<ThumbnailJob>(QUEUES.thumbnails, { connection, prefix, defaultJobOptions: DEFAULTS });
+    this.thumbnails = new Queue<ThumbnailJob>(QUEUES.thumbnails, {
+      connection,
+      prefix,
+      defaultJobOptions: DEFAULTS,
+    });
   }
 
   /** Idempotent: one archive job per SOP Instance UID while it exists. */

@@ -31,11 +31,27 @@ CREATE TABLE studies (
   created_at                  timestamptz NOT NULL DEFAULT now(),
   updated_at                  timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX studies_facility_date_idx ON studies (facility_id, study_date DESC, study_uid);
-CREATE INDEX studies_date_idx ON studies (study_date DESC, study_uid);
+-- QIDO's one sort order (newest first, then UID for a stable page boundary) with and without a
+-- facility: the LIMIT is applied while walking these indexes, so a page costs ~limit+offset rows.
+CREATE INDEX studies_facility_date_idx ON studies (facility_id, study_date DESC NULLS LAST, study_time DESC NULLS LAST, study_uid);
+CREATE INDEX studies_date_idx ON studies (study_date DESC NULLS LAST, study_time DESC NULLS LAST, study_uid);
 CREATE INDEX studies_patient_idx ON studies (patient_id, issuer_of_patient_id);
+-- text_pattern_ops: prefix LIKE ('nguyen van%') uses the index whatever the database collation.
 CREATE INDEX studies_name_idx ON studies (patient_name_folded text_pattern_ops);
 CREATE INDEX studies_accession_idx ON studies (accession_number);
+CREATE INDEX studies_modalities_idx ON studies USING gin (modalities);
+CREATE INDEX studies_orthanc_idx ON studies (orthanc_id);
+
+-- The words of every folded patient name, for fuzzy (word-prefix) matching: `nguyen thi` fuzzy is
+-- "some word starts with nguyen AND some word starts with thi", i.e. one prefix range scan per
+-- query word on this btree. Chosen over pg_trgm because it needs no extension (PGlite would have
+-- to load one at open) and a prefix range scan is exact and cheap on both engines.
+CREATE TABLE study_name_words (
+  study_uid  text NOT NULL REFERENCES studies (study_uid) ON DELETE CASCADE,
+  word       text NOT NULL,
+  PRIMARY KEY (study_uid, word)
+);
+CREATE INDEX study_name_words_word_idx ON study_name_words (word text_pattern_ops, study_uid);
 
 CREATE TABLE series (
   series_uid          text PRIMARY KEY,
@@ -53,6 +69,7 @@ CREATE TABLE series (
   updated_at          timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX series_study_idx ON series (study_uid, series_number);
+CREATE INDEX series_orthanc_idx ON series (orthanc_id);
 
 CREATE TABLE instances (
   sop_instance_uid     text PRIMARY KEY,
@@ -77,6 +94,7 @@ CREATE TABLE instances (
 );
 CREATE INDEX instances_series_idx ON instances (series_uid, instance_number);
 CREATE INDEX instances_study_idx ON instances (study_uid);
+CREATE INDEX instances_orthanc_idx ON instances (orthanc_id);
 CREATE INDEX instances_unarchived_idx ON instances (received_at) WHERE archived_at IS NULL;
 
 -- A study shared with another facility (remote reading). `include_priors` extends the grant to
