@@ -30,6 +30,7 @@ const APT_PACKAGES = [
   'fonts-dejavu-core',
   'python3-pydicom',
   'python3-numpy',
+  'openssl',
 ];
 
 const TEST_TIERS = ['unit', 'integration', 'logscan'];
