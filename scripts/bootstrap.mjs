@@ -31,6 +31,8 @@ const APT_PACKAGES = [
   'python3-pydicom',
   'python3-numpy',
   'openssl',
+  'python3-torch',
+  'python3-onnx',
 ];
 
 const TEST_TIERS = ['unit', 'integration', 'logscan'];
