@@ -133,7 +133,6 @@ function runTier(tier, outDir) {
     'run',
     '--project',
     tier,
-    '--passWithNoTests',
     '--reporter=default',
     '--reporter=json',
     `--outputFile.json=${out}`,
