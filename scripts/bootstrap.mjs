@@ -7,14 +7,16 @@
  *
  * Plain Node, no npm dependencies: it runs before node_modules exists.
  *
- * `test` runs `vitest run --project <tier>` for unit, integration, logscan; it stops at the first
- * failing tier and ends with one line, alone, summing all tiers: `<N> passed, <M> failed`.
+ * `test` fetches the test fixtures (scripts/fixtures/), then runs `vitest run --project <tier>` for
+ * unit, integration, e2e, logscan; it stops at the first failing tier and ends with one line, alone,
+ * summing all tiers: `<N> passed, <M> failed`.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureOhifFixture } from './fixtures/ohif.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -35,7 +37,8 @@ const APT_PACKAGES = [
   'python3-onnx',
 ];
 
-const TEST_TIERS = ['unit', 'integration', 'logscan'];
+// logscan stays last: it reads the logs every earlier tier wrote.
+const TEST_TIERS = ['unit', 'integration', 'e2e', 'logscan'];
 
 function say(line) {
   console.log(`[bootstrap] ${line}`);
@@ -81,17 +84,24 @@ function ensureDebianPackages() {
   if (still.length > 0) fail(`still not installed after apt-get: ${still.join(' ')}`);
 }
 
-/** `npm ci` when node_modules is missing or older than package-lock.json. */
+/**
+ * Installs the locked npm dependencies when node_modules is missing or older than
+ * package-lock.json. `npm install` rather than `npm ci`: the registry reachable here serves only
+ * the Linux builds of platform-specific optional packages (biome, msgpackr-extract …), so the
+ * lock cannot list the other platforms' ones and `npm ci` rejects it as "out of sync"; `npm
+ * install` still installs exactly the locked versions (checked on a fresh clone: the lock file
+ * is left unchanged).
+ */
 function ensureNpmDependencies() {
   const lock = join(ROOT, 'package-lock.json');
   const installed = join(ROOT, 'node_modules', '.package-lock.json');
   const stale =
     !existsSync(installed) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(installed).mtimeMs);
   if (!stale) return;
-  say('installing npm dependencies (npm ci) …');
+  say('installing npm dependencies (npm install, from package-lock.json) …');
   // onnxruntime-node's install script downloads binaries from GitHub; the npm package suffices.
   const env = { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' };
-  if (run('npm', ['ci'], env) !== 0) fail('npm ci failed (see above)');
+  if (run('npm', ['install', '--no-audit', '--no-fund'], env) !== 0) fail('npm install failed (see above)');
 }
 
 /** Runs scripts/start.ts in the foreground, passing signals through; exits with its code. */
@@ -155,6 +165,12 @@ function runTier(tier, outDir) {
 async function test() {
   const outDir = join(ROOT, '.test-data');
   mkdirSync(outDir, { recursive: true });
+  // Before any tier: a fetch failure is reported once, here, not as a failing e2e test.
+  try {
+    ensureOhifFixture((line) => say(line));
+  } catch (err) {
+    fail(`cannot prepare the OHIF test fixture: ${err instanceof Error ? err.message : String(err)}`);
+  }
   let passed = 0;
   let failed = 0;
   let ok = true;
