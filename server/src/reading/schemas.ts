@@ -1,0 +1,204 @@
+/**
+ * Request/response schemas of the remote-reading API (also its OpenAPI documentation). Every
+ * response is declared, so no undeclared patient field leaves the server.
+ */
+import { Type } from '@sinclair/typebox';
+import { FacilityId, Uuid } from '../identity/schemas.js';
+import { PIN_PATTERN } from './signing/pin-keys.js';
+
+export const Priority = Type.Union([Type.Literal('routine'), Type.Literal('urgent'), Type.Literal('stat')]);
+export const RequestStatus = Type.Union([
+  Type.Literal('requested'),
+  Type.Literal('claimed'),
+  Type.Literal('reported'),
+  Type.Literal('signed'),
+  Type.Literal('cancelled'),
+]);
+export const StudyUid = Type.String({ pattern: '^[0-9]+(\\.[0-9]+)*$', maxLength: 64 });
+export const Pin = Type.String({ pattern: PIN_PATTERN, description: 'Signing PIN: 6 to 12 digits' });
+export const Lang = Type.Union([Type.Literal('vi'), Type.Literal('en')]);
+const Iso = Type.String({ format: 'date-time' });
+const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+/** Free text typed by clinicians: NFC-normalised on the way in. */
+const Text = (max: number, min = 0) => Type.String({ minLength: min, maxLength: max });
+
+export const RequestIdParams = Type.Object({ requestId: Uuid });
+export const ReportIdParams = Type.Object({ reportId: Uuid });
+
+export const CreateRequestBody = Type.Object(
+  {
+    studyUid: StudyUid,
+    targetFacilityId: FacilityId,
+    specialtyPool: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,39}$' })),
+    priority: Priority,
+    clinicalInfo: Text(4000, 1),
+    question: Text(2000, 1),
+    accessionNumber: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,16}$' })),
+  },
+  { additionalProperties: false },
+);
+
+const Person = Type.Object({ id: Type.String(), name: Type.String() });
+
+export const ReadRequest = Type.Object({
+  id: Type.String(),
+  studyUid: Type.String(),
+  accessionNumber: Type.String(),
+  accessionAssigned: Type.Boolean(),
+  requestingFacilityId: Type.String(),
+  requester: Person,
+  targetFacilityId: Type.String(),
+  specialtyPool: Nullable(Type.String()),
+  priority: Priority,
+  clinicalInfo: Type.String(),
+  question: Type.String(),
+  status: RequestStatus,
+  claimedBy: Type.Union([Person, Type.Null()]),
+  claimedAt: Nullable(Iso),
+  dueAt: Iso,
+  breached: Type.Boolean({
+    description: 'Past its turnaround target (unsigned and overdue, or signed late)',
+  }),
+  createdAt: Iso,
+  updatedAt: Iso,
+  signedAt: Nullable(Iso),
+  cancelledAt: Nullable(Iso),
+  cancelReason: Nullable(Type.String()),
+});
+
+export const WorklistItem = Type.Object({
+  request: ReadRequest,
+  requestingFacilityName: Type.String(),
+  waitingMinutes: Type.Integer(),
+  aiFlag: Type.Union([Type.Boolean(), Type.Null()]),
+  patient: Type.Object({
+    name: Nullable(Type.String()),
+    id: Nullable(Type.String()),
+    sex: Nullable(Type.String()),
+    birthDate: Nullable(Type.String()),
+  }),
+  study: Type.Object({
+    date: Nullable(Type.String()),
+    description: Nullable(Type.String()),
+    modalities: Type.Array(Type.String()),
+    numInstances: Type.Integer(),
+  }),
+});
+
+export const WorklistQuery = Type.Object(
+  {
+    status: Type.Optional(
+      Type.Union([Type.Literal('open'), Type.Literal('all'), RequestStatus], { default: 'open' }),
+    ),
+    modality: Type.Optional(Type.String({ pattern: '^[A-Z]{2}$' })),
+    facilityId: Type.Optional(FacilityId),
+    flagged: Type.Optional(Type.Boolean()),
+    mine: Type.Optional(Type.Boolean()),
+    targetFacilityId: Type.Optional(FacilityId),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+    offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000, default: 0 })),
+  },
+  { additionalProperties: false },
+);
+
+export const Message = Type.Object({
+  id: Type.String(),
+  author: Person,
+  body: Type.String(),
+  createdAt: Iso,
+});
+
+export const Signature = Type.Object({
+  signerKind: Type.String(),
+  signer: Person,
+  certificateSerial: Type.String(),
+  certStatus: Type.Literal('good'),
+  certCheckedAt: Iso,
+  signedAt: Iso,
+  signature: Type.String({ description: 'Compact JWS with the certificate chain in x5c' }),
+});
+
+export const Report = Type.Object({
+  id: Type.String(),
+  requestId: Type.String(),
+  studyUid: Type.String(),
+  parentReportId: Nullable(Type.String()),
+  author: Person,
+  templateId: Type.String(),
+  language: Lang,
+  fields: Type.Record(Type.String(), Type.String()),
+  freeText: Type.String(),
+  status: Type.Union([Type.Literal('draft'), Type.Literal('final')]),
+  version: Type.Integer(),
+  contentHash: Nullable(Type.String()),
+  signedAt: Nullable(Iso),
+  createdAt: Iso,
+  updatedAt: Iso,
+  signature: Type.Union([Signature, Type.Null()]),
+});
+
+export const ReportWithAddenda = Type.Object({ report: Report, addenda: Type.Array(Report) });
+
+export const SaveDraftBody = Type.Object(
+  {
+    templateId: Type.String({ pattern: '^[a-z0-9-]{1,40}$' }),
+    language: Lang,
+    fields: Type.Record(Type.String({ pattern: '^[a-z0-9_]{1,40}$' }), Type.String({ maxLength: 8000 }), {
+      maxProperties: 40,
+    }),
+    freeText: Text(20000),
+    version: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'The version last read; a stale one answers 409' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const SignBody = Type.Object({ pin: Pin }, { additionalProperties: false });
+export const AddendumBody = Type.Object(
+  { language: Lang, freeText: Text(20000, 1), pin: Pin },
+  { additionalProperties: false },
+);
+
+export const CertificateInfo = Type.Object({
+  serial: Type.String(),
+  subject: Type.String(),
+  issuer: Type.String(),
+  notBefore: Iso,
+  notAfter: Iso,
+});
+
+export const VerifyResponse = Type.Object({
+  reportId: Type.String(),
+  status: Type.Union([
+    Type.Literal('valid'),
+    Type.Literal('tampered'),
+    Type.Literal('revoked-since'),
+    Type.Literal('revoked'),
+    Type.Literal('untrusted'),
+  ]),
+  reason: Type.String(),
+  signedAt: Nullable(Iso),
+  revokedAt: Nullable(Iso),
+  contentHash: Nullable(Type.String()),
+  signer: Type.Union([Person, Type.Null()]),
+  certificate: Type.Union([CertificateInfo, Type.Null()]),
+  demo: Type.Boolean({ description: 'Signed with the demo CA: not a legal signature' }),
+});
+
+const LangText = Type.Object({ vi: Type.String(), en: Type.String() });
+export const TemplateSchema = Type.Object({
+  id: Type.String(),
+  modalities: Type.Array(Type.String()),
+  region: Type.String(),
+  title: LangText,
+  fields: Type.Array(
+    Type.Object({
+      key: Type.String(),
+      label: LangText,
+      kind: Type.Union([Type.Literal('text'), Type.Literal('choice')]),
+      options: Type.Optional(Type.Array(Type.Object({ value: Type.String(), label: LangText }))),
+      requiredToSign: Type.Optional(Type.Boolean()),
+    }),
+  ),
+});
