@@ -25,20 +25,34 @@ export function scopeOf(p: Principal): StudyScope {
 /**
  * A SQL boolean expression over a `studies` row aliased `alias`, with the facility id bound as
  * parameter `$n`. Returns the expression and the parameter values to append.
+ *
+ * Shape, for speed at 100k+ studies: the grant-derived sets are uncorrelated sub-queries,
+ * evaluated once per query (a facility has few grants), never per row. `= ANY (ARRAY(...))` lets
+ * PostgreSQL combine the three branches as a BitmapOr over studies_facility_date_idx, the primary
+ * key and studies_patient_idx (then sort the facility's few thousand rows), or walk the date index
+ * for a first page, whichever is cheaper; correlated EXISTS branches would cost two index lookups
+ * per candidate row (measured: 29 ms → 6 ms for a facility page at offset 2000 of 100k studies).
+ * For priors, `patient_id = ANY` narrows by index and the row-valued IN checks facility and issuer.
+ * Issuer NULL and '' are the same "no issuer" for the priors match.
  */
-export function studyScopeSql(scope: StudyScope, alias: string, firstParam: number): { sql: string; params: unknown[] } {
+export function studyScopeSql(
+  scope: StudyScope,
+  alias: string,
+  firstParam: number,
+): { sql: string; params: unknown[] } {
   if (scope.kind === 'all') return { sql: 'TRUE', params: [] };
   if (scope.kind === 'none') return { sql: 'FALSE', params: [] };
-  const f = `$${firstParam}`;
-  return {
-    sql: `(${alias}.facility_id = ${f}
-      OR EXISTS (SELECT 1 FROM study_grants g WHERE g.study_uid = ${alias}.study_uid AND g.facility_id = ${f} AND g.revoked_at IS NULL)
-      OR (${alias}.patient_id IS NOT NULL AND EXISTS (
-            SELECT 1 FROM study_grants g JOIN studies c ON c.study_uid = g.study_uid
+  const f = `$${firstParam}::text`;
+  const a = alias;
+  const priors = `FROM study_grants g JOIN studies c ON c.study_uid = g.study_uid
              WHERE g.facility_id = ${f} AND g.revoked_at IS NULL AND g.include_priors
-               AND c.facility_id = ${alias}.facility_id
-               AND c.patient_id = ${alias}.patient_id
-               AND c.issuer_of_patient_id IS NOT DISTINCT FROM ${alias}.issuer_of_patient_id)))`,
+               AND c.patient_id IS NOT NULL AND c.facility_id IS NOT NULL`;
+  return {
+    sql: `(${a}.facility_id = ${f}
+      OR ${a}.study_uid = ANY (ARRAY(SELECT g.study_uid FROM study_grants g WHERE g.facility_id = ${f} AND g.revoked_at IS NULL))
+      OR (${a}.patient_id = ANY (ARRAY(SELECT c.patient_id ${priors}))
+          AND (${a}.facility_id, ${a}.patient_id, COALESCE(${a}.issuer_of_patient_id, '')) IN (
+            SELECT c.facility_id, c.patient_id, COALESCE(c.issuer_of_patient_id, '') ${priors})))`,
     params: [scope.facilityId],
   };
 }
@@ -46,6 +60,9 @@ export function studyScopeSql(scope: StudyScope, alias: string, firstParam: numb
 /** True when the study is indexed and within the caller's scope. */
 export async function canAccessStudy(db: Queryable, p: Principal, studyUid: string): Promise<boolean> {
   const { sql, params } = studyScopeSql(scopeOf(p), 's', 2);
-  const rows = await db.query(`SELECT 1 FROM studies s WHERE s.study_uid = $1 AND ${sql}`, [studyUid, ...params]);
+  const rows = await db.query(`SELECT 1 FROM studies s WHERE s.study_uid = $1 AND ${sql}`, [
+    studyUid,
+    ...params,
+  ]);
   return rows.length > 0;
 }

@@ -1,0 +1,370 @@
+/**
+ * The study index's single writer of new instances: reads an instance from Orthanc and upserts
+ * its study, series and instance rows in one transaction. Called by STOW-RS right after Orthanc
+ * stores an instance, and by the change feed for everything else (DIMSE C-STORE, REST uploads).
+ *
+ * Invariants:
+ *  - Idempotent: indexing an instance that is already indexed writes nothing (the archive job is
+ *    re-offered while the instance is not archived, so a lost enqueue heals on the next call).
+ *  - Counts are exact under concurrent indexing: every transaction first takes the study row's
+ *    lock (INSERT ... ON CONFLICT DO NOTHING, then SELECT ... FOR UPDATE), so writers of one
+ *    study run one after the other and each increments what the previous one committed.
+ *  - Study- and patient-level attributes come from the first indexed instance; later instances
+ *    only fill what was empty. The owning facility is set once (a study never changes owner here).
+ *  - Text is stored in NFC; names also folded (name-folding.ts) and split into words for search.
+ *  - Nothing here logs patient data: log lines carry Orthanc ids only.
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Db, Queryable } from '../db/client.js';
+import { AppError } from '../plugins/errors.js';
+import type { OrthancClient } from '../plugins/orthanc.js';
+import type { Queues } from '../queues/queues.js';
+import {
+  type DicomJson,
+  int,
+  normaliseDate,
+  normaliseDicomJson,
+  normaliseTime,
+  splitByLevel,
+  str,
+} from './dicom-json.js';
+import { foldForSearch } from './name-folding.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    indexer: Indexer;
+  }
+}
+
+export type InstanceSource = 'stow' | 'dimse' | 'rest' | 'derived';
+
+export interface Attribution {
+  facilityId: string | null;
+  source: InstanceSource;
+  sourceAet?: string | null;
+  sha256?: string | null;
+  sizeBytes?: number | null;
+}
+
+export interface IndexedInstance {
+  studyUid: string;
+  seriesUid: string;
+  sopInstanceUid: string;
+  /** False when the instance was already indexed (nothing written). */
+  created: boolean;
+}
+
+const UID_RE = /^[0-9]+(\.[0-9]+)*$/;
+const MAX_UID = 64;
+
+function requireUid(v: string | null, what: string, orthancId: string): string {
+  if (!v || v.length > MAX_UID || !UID_RE.test(v)) {
+    throw new AppError('RADLINK_BAD_REQUEST', `Orthanc instance ${orthancId} has no valid ${what}.`);
+  }
+  return v;
+}
+
+/** The words of a folded name, unique (the search table's rows). */
+export function nameWords(folded: string | null): string[] {
+  return folded ? [...new Set(folded.split(' ').filter((w) => w.length > 0))] : [];
+}
+
+interface OtherId {
+  id: string;
+  issuer: string | null;
+  type: string | null;
+}
+
+function otherPatientIds(ds: DicomJson): OtherId[] | null {
+  const items = ds['00101002']?.Value;
+  if (!items || items.length === 0) return null;
+  const out: OtherId[] = [];
+  for (const item of items) {
+    if (item === null || typeof item !== 'object') continue;
+    const it = item as DicomJson;
+    const id = str(it, '00100020');
+    if (id) out.push({ id, issuer: str(it, '00100021'), type: str(it, '00100022') });
+  }
+  return out.length > 0 ? out : null;
+}
+
+/**
+ * Orthanc's public ids of a study and a series: SHA-1 of `PatientID|StudyUID[|SeriesUID]` in five
+ * groups of 8 hex digits (Orthanc's DicomInstanceHasher). Computed here instead of asked for, to
+ * save two round trips per instance; used to map the change feed's events back to UIDs.
+ */
+export function orthancIdsOf(
+  patientId: string,
+  studyUid: string,
+  seriesUid: string,
+): { study: string; series: string } {
+  const h = (s: string) => (createHash('sha1').update(s).digest('hex').match(/.{8}/g) ?? []).join('-');
+  return { study: h(`${patientId}|${studyUid}`), series: h(`${patientId}|${studyUid}|${seriesUid}`) };
+}
+
+export class Indexer {
+  constructor(
+    private readonly db: Db,
+    private readonly orthanc: OrthancClient,
+    private readonly queues: Queues,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  async indexOrthancInstance(orthancInstanceId: string, attribution: Attribution): Promise<IndexedInstance> {
+    if (!/^[0-9a-f-]{8,64}$/.test(orthancInstanceId)) {
+      throw new AppError('RADLINK_BAD_REQUEST', 'Not an Orthanc instance id.');
+    }
+    // `?short` gives the UIDs in one small call; the DICOM JSON (with VRs, UTF-8 decoded by Orthanc
+    // from the declared SpecificCharacterSet or, when absent, DefaultEncoding=Utf8) needs them.
+    const tags = await this.orthanc.json<Record<string, unknown>>(
+      'GET',
+      `/instances/${orthancInstanceId}/tags?short`,
+    );
+    const uidOf = (t: string) =>
+      typeof tags[t] === 'string' ? (tags[t] as string).trim().replace(/\0+$/, '') : null;
+    const studyUid = requireUid(uidOf('0020,000d'), 'StudyInstanceUID', orthancInstanceId);
+    const seriesUid = requireUid(uidOf('0020,000e'), 'SeriesInstanceUID', orthancInstanceId);
+    const sopInstanceUid = requireUid(uidOf('0008,0018'), 'SOPInstanceUID', orthancInstanceId);
+    const ids = { studyUid, seriesUid, sopInstanceUid };
+
+    const existing = await this.db.query<{ archived: boolean }>(
+      'SELECT archived_at IS NOT NULL AS archived FROM instances WHERE sop_instance_uid = $1',
+      [sopInstanceUid],
+    );
+    if (existing[0]) {
+      await this.completeAttribution(ids, attribution);
+      if (!existing[0].archived) await this.offerArchive({ ...ids, orthancId: orthancInstanceId });
+      return { ...ids, created: false };
+    }
+
+    const metadata = await this.orthanc.json<DicomJson[]>(
+      'GET',
+      `/dicom-web/studies/${studyUid}/series/${seriesUid}/instances/${sopInstanceUid}/metadata`,
+    );
+    if (!Array.isArray(metadata) || !metadata[0]) {
+      throw new AppError('RADLINK_NOT_FOUND', `Orthanc has no metadata for instance ${orthancInstanceId}.`);
+    }
+    const ds = normaliseDicomJson(metadata[0]);
+    const patientIdRaw = typeof tags['0010,0020'] === 'string' ? (tags['0010,0020'] as string).trim() : '';
+    const created = await this.db.tx((q) =>
+      this.write(
+        q,
+        ds,
+        ids,
+        { instance: orthancInstanceId, ...orthancIdsOf(patientIdRaw, studyUid, seriesUid) },
+        attribution,
+        tags,
+      ),
+    );
+    if (created) await this.offerArchive({ ...ids, orthancId: orthancInstanceId });
+    return { ...ids, created };
+  }
+
+  /**
+   * The change feed and STOW race for a new instance: the feed may index it first, as a REST
+   * upload without a facility. The better attribution fills what is missing, never overwrites
+   * (a study keeps its owner; the rows' WHERE clauses make a repeat call write nothing).
+   */
+  private async completeAttribution(
+    ids: { studyUid: string; sopInstanceUid: string },
+    a: Attribution,
+  ): Promise<void> {
+    if (a.source === 'rest' && !a.facilityId && !a.sha256 && a.sizeBytes == null) return;
+    await this.db.tx(async (q) => {
+      if (a.facilityId) {
+        await q.query(
+          'UPDATE studies SET facility_id = $2, updated_at = now() WHERE study_uid = $1 AND facility_id IS NULL',
+          [ids.studyUid, a.facilityId],
+        );
+      }
+      await q.query(
+        `UPDATE instances SET source = CASE WHEN source = 'rest' THEN $2 ELSE source END,
+                sha256 = COALESCE(sha256, $3), size_bytes = COALESCE(size_bytes, $4), source_aet = COALESCE(source_aet, $5)
+          WHERE sop_instance_uid = $1
+            AND ((source = 'rest' AND $2 <> 'rest') OR (sha256 IS NULL AND $3::text IS NOT NULL)
+                 OR (size_bytes IS NULL AND $4::bigint IS NOT NULL) OR (source_aet IS NULL AND $5::text IS NOT NULL))`,
+        [ids.sopInstanceUid, a.source, a.sha256 ?? null, a.sizeBytes ?? null, a.sourceAet ?? null],
+      );
+    });
+  }
+
+  /** After commit: the archive copy is asynchronous. A failed enqueue is healed by re-indexing. */
+  private async offerArchive(job: {
+    studyUid: string;
+    seriesUid: string;
+    sopInstanceUid: string;
+    orthancId: string;
+  }) {
+    try {
+      await this.queues.enqueueArchive(job);
+    } catch (err) {
+      this.log.warn(
+        { err: (err as Error).message, orthancId: job.orthancId },
+        'archive job not enqueued; will retry on re-index',
+      );
+    }
+  }
+
+  private async write(
+    q: Queryable,
+    ds: DicomJson,
+    ids: { studyUid: string; seriesUid: string; sopInstanceUid: string },
+    orthanc: { instance: string; series: string; study: string },
+    a: Attribution,
+    tags: Record<string, unknown>,
+  ): Promise<boolean> {
+    const parts = splitByLevel(ds);
+    const patientName = str(ds, '00100010');
+    const patientFolded = patientName ? foldForSearch(patientName) || null : null;
+    const referring = str(ds, '00080090');
+    const referringFolded = referring ? foldForSearch(referring) || null : null;
+    const modality = str(ds, '00080060');
+
+    const insertedStudy = await q.query(
+      `INSERT INTO studies (study_uid, facility_id, patient_id, issuer_of_patient_id, patient_name, patient_name_folded,
+                            patient_birth_date, patient_sex, other_patient_ids, study_date, study_time, accession_number,
+                            study_id, study_description, referring_physician_name, referring_physician_folded, dicom_json)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+       ON CONFLICT (study_uid) DO NOTHING RETURNING study_uid`,
+      [
+        ids.studyUid,
+        a.facilityId,
+        str(ds, '00100020'),
+        str(ds, '00100021'),
+        patientName,
+        patientFolded,
+        normaliseDate(str(ds, '00100030')),
+        str(ds, '00100040'),
+        JSON.stringify(otherPatientIds(ds)),
+        normaliseDate(str(ds, '00080020')),
+        normaliseTime(str(ds, '00080030')),
+        str(ds, '00080050'),
+        str(ds, '00200010'),
+        str(ds, '00081030'),
+        referring,
+        referringFolded,
+        JSON.stringify(parts.study),
+      ],
+    );
+    // The lock that serialises every writer of this study until commit (see the invariants above).
+    const [study] = await q.query<{ facility_id: string | null }>(
+      'SELECT facility_id FROM studies WHERE study_uid = $1 FOR UPDATE',
+      [ids.studyUid],
+    );
+    if (!study) throw new Error('study row vanished inside its transaction');
+    if (insertedStudy.length > 0) {
+      for (const word of nameWords(patientFolded)) {
+        await q.query(
+          'INSERT INTO study_name_words (study_uid, word) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+          [ids.studyUid, word],
+        );
+      }
+    }
+
+    const insertedSeries = await q.query(
+      `INSERT INTO series (series_uid, study_uid, orthanc_id, modality, series_number, series_description,
+                           body_part_examined, series_date, series_time, dicom_json)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (series_uid) DO NOTHING RETURNING series_uid`,
+      [
+        ids.seriesUid,
+        ids.studyUid,
+        orthanc.series,
+        modality,
+        int(ds, '00200011'),
+        str(ds, '0008103E'),
+        str(ds, '00180015'),
+        normaliseDate(str(ds, '00080021')),
+        normaliseTime(str(ds, '00080031')),
+        JSON.stringify(parts.series),
+      ],
+    );
+
+    const insertedInstance = await q.query(
+      `INSERT INTO instances (sop_instance_uid, series_uid, study_uid, orthanc_id, sop_class_uid, instance_number,
+                              transfer_syntax_uid, number_of_frames, rows, columns, size_bytes, sha256, source,
+                              source_aet, dicom_json)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+       ON CONFLICT (sop_instance_uid) DO NOTHING RETURNING sop_instance_uid`,
+      [
+        ids.sopInstanceUid,
+        ids.seriesUid,
+        ids.studyUid,
+        orthanc.instance,
+        str(ds, '00080016'),
+        int(ds, '00200013'),
+        typeof tags['0002,0010'] === 'string'
+          ? (tags['0002,0010'] as string).trim().replace(/\0+$/, '')
+          : null,
+        int(ds, '00280008') ?? 1,
+        int(ds, '00280010'),
+        int(ds, '00280011'),
+        a.sizeBytes ?? null,
+        a.sha256 ?? null,
+        a.source,
+        a.sourceAet ?? null,
+        JSON.stringify(parts.instance),
+      ],
+    );
+    if (insertedInstance.length === 0) return false;
+
+    await q.query(
+      'UPDATE series SET num_instances = num_instances + 1, updated_at = now() WHERE series_uid = $1',
+      [ids.seriesUid],
+    );
+    // Study attributes: fill what the first instance left empty; never overwrite. The modality
+    // list stays sorted and unique.
+    await q.query(
+      `UPDATE studies SET
+         num_instances = num_instances + 1,
+         num_series = num_series + $2,
+         modalities = CASE WHEN $3::text IS NULL OR $3 = ANY (modalities) THEN modalities
+                           ELSE ARRAY(SELECT m FROM unnest(array_append(modalities, $3::text)) AS m ORDER BY m) END,
+         facility_id = COALESCE(facility_id, $4),
+         orthanc_id = COALESCE(orthanc_id, $5),
+         updated_at = now()
+       WHERE study_uid = $1`,
+      [ids.studyUid, insertedSeries.length, modality, a.facilityId, orthanc.study],
+    );
+    return true;
+  }
+
+  /**
+   * Removes what Orthanc deleted (change feed `Deleted` events), by Orthanc id at any level.
+   * Under the study lock, the study's counts and modalities are recomputed from what remains;
+   * a study left without instances is removed (its grants with it: they shared images that no
+   * longer exist). Returns false when nothing was indexed under that id.
+   */
+  async removeOrthancResource(level: 'Instance' | 'Series' | 'Study', orthancId: string): Promise<boolean> {
+    const table = level === 'Instance' ? 'instances' : level === 'Series' ? 'series' : 'studies';
+    return this.db.tx(async (q) => {
+      const [row] = await q.query<{ study_uid: string }>(
+        `SELECT study_uid FROM ${table} WHERE orthanc_id = $1`,
+        [orthancId],
+      );
+      if (!row) return false;
+      await q.query('SELECT 1 FROM studies WHERE study_uid = $1 FOR UPDATE', [row.study_uid]);
+      await q.query(`DELETE FROM ${table} WHERE orthanc_id = $1`, [orthancId]);
+      if (level === 'Study') return true;
+      await q.query(
+        `UPDATE series se SET num_instances = (SELECT count(*) FROM instances i WHERE i.series_uid = se.series_uid)
+          WHERE se.study_uid = $1`,
+        [row.study_uid],
+      );
+      await q.query('DELETE FROM series WHERE study_uid = $1 AND num_instances = 0', [row.study_uid]);
+      await q.query(
+        `UPDATE studies s SET
+           num_series = (SELECT count(*) FROM series se WHERE se.study_uid = s.study_uid),
+           num_instances = (SELECT count(*) FROM instances i WHERE i.study_uid = s.study_uid),
+           modalities = ARRAY(SELECT DISTINCT se.modality FROM series se
+                               WHERE se.study_uid = s.study_uid AND se.modality IS NOT NULL ORDER BY 1),
+           updated_at = now()
+         WHERE s.study_uid = $1`,
+        [row.study_uid],
+      );
+      await q.query('DELETE FROM studies WHERE study_uid = $1 AND num_instances = 0', [row.study_uid]);
+      return true;
+    });
+  }
+}
