@@ -28,6 +28,23 @@ export const ERRORS = {
   RADLINK_INTERNAL: { statusCode: 500, message: 'Internal error.' },
   RADLINK_UPSTREAM_UNAVAILABLE: { statusCode: 503, message: 'A backing service is unavailable.' },
   RADLINK_NOT_READY: { statusCode: 503, message: 'The service is not ready.' },
+  RADLINK_PIN_INVALID: { statusCode: 403, message: 'The signing PIN is wrong; nothing was signed.' },
+  RADLINK_PIN_LOCKED: {
+    statusCode: 429,
+    message: 'Too many wrong signing PINs; the signing key is locked for a while.',
+  },
+  RADLINK_SIGNER_NOT_ENROLLED: {
+    statusCode: 409,
+    message: 'No signing certificate: enrol a signing PIN first.',
+  },
+  RADLINK_CERTIFICATE_INVALID: {
+    statusCode: 409,
+    message: 'The signing certificate is revoked or outside its validity period; nothing was signed.',
+  },
+  RADLINK_REPORT_SIGNED: {
+    statusCode: 409,
+    message: 'A signed report cannot be changed; write an addendum.',
+  },
 } as const satisfies Record<string, { statusCode: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

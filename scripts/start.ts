@@ -143,11 +143,14 @@ async function main(): Promise<void> {
 
   // Everything started so far, in stop order (gateway first); filled in as services start.
   let gateway: Supervised | null = null;
+  let workers: Supervised | null = null;
   const backing: { name: string; service: Supervised | null; stop(): Promise<void> }[] = [];
   let stopping: Promise<void> | null = null;
   const stopAll = (): Promise<void> => {
     stopping ??= (async () => {
       say('stopping …');
+      // Workers first: they finish their current job, then the gateway drains their results.
+      if (workers) await workers.stop();
       if (gateway) await gateway.stop();
       for (const s of backing) await s.stop();
       say('stopped');
@@ -308,6 +311,36 @@ async function main(): Promise<void> {
     });
     await gateway.waitReady(READY_TIMEOUT_MS);
 
+    // Queue workers (archive copies to S3): one process, same services, its own log.
+    const workersEntry = join(REPO_ROOT, 'workers/src/main.ts');
+    workers = supervise({
+      name: 'workers',
+      command: process.execPath,
+      args: ['--import', 'tsx', workersEntry],
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        RADLINK_DATA: dataDir,
+        RADLINK_LOG_FILE: join(logDir, 'workers.log'),
+        RADLINK_WORKERS: process.env.RADLINK_WORKERS ?? 'archive',
+        REDIS_URL: redisUrl,
+        ORTHANC_URL: orthanc.url,
+        ORTHANC_USERNAME: orthanc.username,
+        ORTHANC_PASSWORD: orthanc.password,
+        S3_ENDPOINT: s3.endpoint,
+        S3_ACCESS_KEY: s3.accessKey,
+        S3_SECRET_KEY: s3.secretKey,
+        S3_BUCKET: s3.bucket,
+        S3_REGION: s3.region,
+      },
+      logDir,
+      board,
+      // BullMQ lets a job finish on SIGTERM; a large instance copy may take a while.
+      stopTimeoutMs: 35_000,
+      // No port to ask: a running process is a working one (it exits on a bad configuration).
+      probe: async () => true,
+    });
+
     await loadDemoOnce(cfg, dataDir, { ...env, RADLINK_URL: gatewayUrl });
 
     const publicUrl = cfg.RADLINK_PUBLIC_URL || `http://localhost:${gatewayPort}`;
@@ -333,7 +366,7 @@ async function main(): Promise<void> {
     console.log('');
 
     // From here on, report what the supervisor does, so a crash loop is visible in the terminal.
-    for (const s of [gateway, ...backing.map((b) => b.service)]) {
+    for (const s of [gateway, workers, ...backing.map((b) => b.service)]) {
       s?.on('state', (st) => {
         if (st.state !== 'ok' && !stopping)
           say(`${st.name}: ${st.state}${st.message ? ` — ${st.message}` : ''}`);

@@ -6,7 +6,9 @@
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import compress from '@fastify/compress';
 import cookie from '@fastify/cookie';
+import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
@@ -38,7 +40,10 @@ import metricsPlugin from './plugins/metrics.js';
 import type { OrthancClient } from './plugins/orthanc.js';
 import type { ObjectStore } from './plugins/s3.js';
 import guard from './policy/guard.js';
+import archiveRoutes from './queues/archive-routes.js';
 import { Queues } from './queues/queues.js';
+import { ResultsConsumer } from './queues/results-consumer.js';
+import readingPlugin from './reading/plugin.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -97,6 +102,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(errorsPlugin);
   await app.register(cookie);
+  if (config.RADLINK_CORS_ORIGINS) {
+    // Browser viewers on other origins (e.g. an OHIF deployment) use bearer tokens, never cookies.
+    await app.register(cors, {
+      origin: config.RADLINK_CORS_ORIGINS.split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+      credentials: false,
+      allowedHeaders: ['Authorization', 'Content-Type', 'Accept', 'If-None-Match'],
+      exposedHeaders: ['ETag', 'Content-Location', 'Content-Type', 'Warning'],
+      maxAge: 600,
+    });
+  }
+  // Opt-in per route (`compress` route option): JSON answers are compressed for slow links, while
+  // frames, bulk data and images are never gzipped (Orthanc's gzip of every frame cost OHIF 2.5x).
+  await app.register(compress, { global: false, encodings: ['br', 'gzip'] });
   await app.register(metricsPlugin);
   // The study index: written at STOW time (app.indexer) and by the Orthanc change feed, which
   // starts when the app is ready and stops before the queues and clients close.
@@ -148,7 +168,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(userRoutes, { users, sessions, facilities });
   await app.register(facilityRoutes, { db, facilities, orthanc: deps.orthanc });
   await app.register(auditRoutes, { db });
+  await app.register(readingPlugin);
   await app.register(dicomwebRoutes);
+  // Workers' results (archive copies) are applied here: the gateway is the only database writer.
+  const results = new ResultsConsumer({
+    db,
+    redisUrl: config.REDIS_URL,
+    prefix: config.RADLINK_QUEUE_PREFIX,
+    registry: app.metrics.registry,
+    log: app.log,
+  });
+  app.addHook('onReady', async () => results.start());
+  app.addHook('preClose', async () => results.stop());
+  await app.register(archiveRoutes, { db });
 
   const viewerDir = resolve(config.RADLINK_VIEWER_DIR ?? join(REPO_ROOT, 'viewer', 'dist'));
   if (existsSync(join(viewerDir, 'index.html'))) {

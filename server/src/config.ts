@@ -68,6 +68,14 @@ export const GatewayConfigSchema = Type.Object({
   RADLINK_CORS_ORIGINS: Env.optStr(
     'Comma-separated browser origins allowed to call the API (CORS); unset: none.',
   ),
+  RADLINK_TAT_STAT_MINUTES: Env.int(
+    'Turnaround target of a STAT read request (request to signed report).',
+    60,
+    5,
+    43200,
+  ),
+  RADLINK_TAT_URGENT_MINUTES: Env.int('Turnaround target of an urgent read request.', 240, 5, 43200),
+  RADLINK_TAT_ROUTINE_MINUTES: Env.int('Turnaround target of a routine read request.', 1440, 5, 43200),
   RADLINK_QUEUE_PREFIX: Env.str('BullMQ key prefix (one per installation sharing a Redis).', 'radlink'),
   DATABASE_URL: Env.optUrl('PostgreSQL URL; unset: embedded PGlite under RADLINK_DATA/pglite.'),
   REDIS_URL: Env.url('Redis URL (queues, rate limits).'),

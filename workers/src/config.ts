@@ -7,12 +7,19 @@ import { Env, loadConfig } from '../../contracts/config.js';
 
 export const WorkersConfigSchema = Type.Object({
   RADLINK_DATA: Env.str('Directory for local state (logs, scratch space).', './data'),
-  RADLINK_LOG_LEVEL: Env.enumOf('Log level.', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+  RADLINK_LOG_LEVEL: Env.enumOf(
+    'Log level.',
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    'info',
+  ),
   RADLINK_LOG_FILE: Env.optStr('Also append JSON logs to this file.'),
-  RADLINK_WORKERS: Env.str('Comma-separated queues this process works on.', 'archive'),
+  RADLINK_WORKERS: Env.str('Comma-separated queues this process works on (known: archive).', 'archive'),
   RADLINK_WORKER_CONCURRENCY: Env.int('Jobs run at once per queue in this process.', 2, 1, 64),
   RADLINK_QUEUE_PREFIX: Env.str('BullMQ key prefix (one per installation sharing a Redis).', 'radlink'),
-  RADLINK_MODELS_DIR: Env.str('Directory of AI models (<id>/<version>/manifest.json + model.onnx).', './models'),
+  RADLINK_MODELS_DIR: Env.str(
+    'Directory of AI models (<id>/<version>/manifest.json + model.onnx).',
+    './models',
+  ),
   REDIS_URL: Env.url('Redis URL (queues).'),
   ORTHANC_URL: Env.url('Orthanc HTTP API base URL (loopback).'),
   ORTHANC_USERNAME: Env.str('Orthanc HTTP user.'),

@@ -132,6 +132,8 @@ export class MultipartRelatedParser {
   private partCount = 0;
   /** Scanning resumes here within `buf` (avoids rescanning in preamble/headers). */
   private scanFrom = 0;
+  /** An error met after some parts of the same push were complete; thrown on the next call. */
+  private pendingError: Error | undefined;
 
   constructor(contentTypeHeader: string, limits: MultipartLimits = {}) {
     const ct = parseMultipartContentType(contentTypeHeader);
@@ -146,18 +148,27 @@ export class MultipartRelatedParser {
 
   /** Feed a chunk; returns the parts completed by it (possibly none). */
   push(chunk: Buffer): MultipartPart[] {
+    if (this.pendingError) throw this.pendingError;
     if (this.state === 'epilogue') return [];
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     const out: MultipartPart[] = [];
     // Each step either consumes input and changes state, or returns false (needs more data).
-    while (this.step(out)) {
-      /* keep going */
+    try {
+      while (this.step(out)) {
+        /* keep going */
+      }
+    } catch (err) {
+      // Parts completed before the error are delivered first (a STOW client must learn that they
+      // were stored); the error is raised by the next push or end.
+      if (out.length === 0) throw err;
+      this.pendingError = err as Error;
     }
     return out;
   }
 
   /** Signal end of input. Throws if the close delimiter was not seen. */
   end(): void {
+    if (this.pendingError) throw this.pendingError;
     if (this.state === 'epilogue') {
       if (this.partCount === 0) throw new MultipartError('no-parts', 'The multipart body contains no parts.');
       return;

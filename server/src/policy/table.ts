@@ -19,6 +19,10 @@ const IMAGE_READERS: readonly Role[] = [
   'service',
 ];
 const IMAGE_WRITERS: readonly Role[] = IMAGE_READERS;
+/** Remote reading: both sides of a request (handlers narrow to the two facilities). */
+const READING: readonly Role[] = ['system_admin', 'facility_admin', 'radiologist', 'referring_doctor'];
+/** The reading side: worklists, claims. */
+const READERS: readonly Role[] = ['system_admin', 'facility_admin', 'radiologist'];
 
 function dicomweb(): Record<string, AccessRule> {
   const S = '/dicom-web/studies/:studyUid';
@@ -47,7 +51,6 @@ function dicomweb(): Record<string, AccessRule> {
     [`GET ${I}/bulk/:tag`]: read('dicomweb.frames', true),
     [`GET ${I}/rendered`]: read('dicomweb.rendered', true),
     [`GET ${I}/frames/:frames/rendered`]: read('dicomweb.rendered', true),
-    [`GET ${SE}/rendered`]: read('dicomweb.rendered', true),
     [`GET ${S}/thumbnail`]: read('dicomweb.thumbnail', true),
     [`GET ${SE}/thumbnail`]: read('dicomweb.thumbnail', true),
     [`GET ${I}/thumbnail`]: read('dicomweb.thumbnail', true),
@@ -61,6 +64,9 @@ function dicomweb(): Record<string, AccessRule> {
 }
 
 export const POLICY: Record<string, AccessRule> = {
+  // CORS preflight (registered by @fastify/cors only when RADLINK_CORS_ORIGINS is set)
+  'OPTIONS *': { anonymous: true },
+
   // Health and docs
   'GET /healthz': { anonymous: true },
   'GET /readyz': { anonymous: true },
@@ -89,8 +95,47 @@ export const POLICY: Record<string, AccessRule> = {
   'POST /api/users/:userId/password': { roles: ADMINS },
   'DELETE /api/users/:userId/sessions': { roles: ADMINS },
 
+  // Archive (copies of every instance in S3): backlog and lag for operators
+  'GET /api/archive/status': { roles: ['system_admin'] },
+
   // Audit trail
   'GET /api/audit': { roles: ADMINS, audit: { action: 'audit.read' } },
+
+  // Remote reading (server/src/reading): who sees which request is decided by the handlers
+  // (requesting and target facility only; others 404). Every route touching patient data is audited.
+  'POST /api/requests': {
+    roles: ['referring_doctor', 'radiologist', 'facility_admin'],
+    audit: { action: 'reading.request.create' },
+  },
+  'GET /api/requests': { roles: READING, audit: { action: 'reading.request.list' } },
+  'GET /api/requests/:requestId': { roles: READING, audit: { action: 'reading.request.read' } },
+  'POST /api/requests/:requestId/cancel': { roles: READING, audit: { action: 'reading.request.cancel' } },
+  'POST /api/requests/:requestId/claim': {
+    roles: ['radiologist'],
+    audit: { action: 'reading.request.claim' },
+  },
+  'POST /api/requests/:requestId/release': { roles: READERS, audit: { action: 'reading.request.release' } },
+  'POST /api/requests/:requestId/reassign': { roles: READERS, audit: { action: 'reading.request.reassign' } },
+  'GET /api/requests/:requestId/messages': { roles: READING, audit: { action: 'reading.message.read' } },
+  'POST /api/requests/:requestId/messages': { roles: READING, audit: { action: 'reading.message.create' } },
+  'GET /api/worklist': { roles: READERS, audit: { action: 'reading.worklist' } },
+  'GET /api/report-templates': { roles: 'any-user' },
+  'PUT /api/requests/:requestId/report': { roles: ['radiologist'], audit: { action: 'reading.report.save' } },
+  'GET /api/requests/:requestId/report': { roles: READING, audit: { action: 'reading.report.read' } },
+  'GET /api/reports/:reportId': { roles: READING, audit: { action: 'reading.report.read' } },
+  'POST /api/reports/:reportId/sign': { roles: ['radiologist'], audit: { action: 'reading.report.sign' } },
+  'POST /api/reports/:reportId/addenda': {
+    roles: ['radiologist'],
+    audit: { action: 'reading.report.addendum' },
+  },
+  'GET /api/reports/:reportId/verify': { roles: READING, audit: { action: 'reading.report.verify' } },
+  'GET /api/signing/ca': { roles: 'any-user' },
+  'POST /api/signing/enrol': { roles: ['radiologist'], audit: { action: 'signing.enrol' } },
+  'GET /api/signing/certificate': { roles: ['radiologist'] },
+  'POST /api/signing/certificates/:serial/revoke': {
+    roles: ['radiologist', 'facility_admin', 'system_admin'],
+    audit: { action: 'signing.revoke' },
+  },
 
   // DICOMweb (PS3.18). Which studies a caller sees is decided by the grants model
   // (server/src/access/study-access.ts); out-of-scope studies answer 404.

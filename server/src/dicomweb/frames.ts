@@ -1,0 +1,207 @@
+/**
+ * WADO-RS frames (PS3.18 10.4.1.1.3) and bulk data (10.4.1.1.4), multipart/related.
+ *
+ * Invariants: frames are never gzipped (multipart and image types are outside the compressible
+ * set); with `transfer-syntax=*`, or when the negotiated syntax is the stored one, each part is
+ * Orthanc's `/frames/{n}/raw` — the stored frame bytes untouched (for encapsulated syntaxes the
+ * frame's compressed bitstream, for native little-endian ones the frame's pixel bytes). Other
+ * syntaxes come from Orthanc's transcoder, never JPEG-LS (media-types.ts).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../plugins/errors.js';
+import { dicomParser } from './dicom-parser.js';
+import { boundaryFor, immutableOrNotModified, strongEtag } from './http-cache.js';
+import { AS_STORED, TS, type WadoRepresentation } from './media-types.js';
+import { parseMultipartRelated } from './multipart.js';
+import { transcodedParts } from './orthanc-dicomweb.js';
+import { openStoredFile } from './orthanc-files.js';
+import { expectedNativePixelBytes } from './stow-validate.js';
+import { negotiateOrThrow, sendMultipart } from './wado.js';
+import { type IndexedInstanceRow, resolveInstance, uidParamsSchema } from './wado-resolve.js';
+
+/** The media type that carries frames of a stored transfer syntax (PS3.18 8.7.3.5.1 / 8.7.4). */
+export function frameMediaTypeOf(ts: string | null): string {
+  if (!ts) return 'application/octet-stream';
+  if (ts === TS.JPEG_LS_LOSSLESS || ts === TS.JPEG_LS_NEAR_LOSSLESS) return 'image/jls';
+  if (
+    ts === TS.JPEG_2000 ||
+    ts === TS.JPEG_2000_LOSSLESS ||
+    ts === '1.2.840.10008.1.2.4.92' ||
+    ts === '1.2.840.10008.1.2.4.93'
+  )
+    return 'image/jp2';
+  if (ts === TS.RLE) return 'image/dicom-rle';
+  if (/^1\.2\.840\.10008\.1\.2\.4\.(50|51|57|70)$/.test(ts)) return 'image/jpeg';
+  if (/^1\.2\.840\.10008\.1\.2\.4\.10[0-8]$/.test(ts)) return 'video/mpeg';
+  return 'application/octet-stream';
+}
+
+/** Little-endian native syntaxes whose raw frame bytes are Explicit/Implicit VR Little Endian pixel data. */
+const NATIVE_LE = new Set<string>([TS.IMPLICIT_LE, TS.EXPLICIT_LE, '1.2.840.10008.1.2.1.99']);
+
+function rawServes(rep: WadoRepresentation, storedTs: string | null): boolean {
+  if (rep.orthancTransferSyntax === AS_STORED || (storedTs !== null && rep.transferSyntax === storedTs))
+    return true;
+  return (
+    storedTs !== null &&
+    NATIVE_LE.has(storedTs) &&
+    rep.mediaType === 'application/octet-stream' &&
+    (rep.transferSyntax === TS.EXPLICIT_LE || rep.transferSyntax === TS.IMPLICIT_LE)
+  );
+}
+
+/** "1,3,2" → [1,3,2]; 400 for syntax, 404 for a frame the instance does not have. */
+export function parseFrameList(text: string, numberOfFrames: number): number[] {
+  if (!/^[1-9][0-9]{0,8}(,[1-9][0-9]{0,8}){0,9999}$/.test(text)) {
+    throw new AppError(
+      'RADLINK_BAD_REQUEST',
+      'Frames must be a comma-separated list of frame numbers (1-based).',
+    );
+  }
+  const frames = text.split(',').map(Number);
+  if (frames.some((f) => f > numberOfFrames)) throw new AppError('RADLINK_NOT_FOUND', 'No such frame.');
+  return frames;
+}
+
+const EXPLICIT_BE = '1.2.840.10008.1.2.2';
+
+/**
+ * Frames of a stored Explicit VR Big Endian object, cut from the stored file: Orthanc's `/raw`
+ * hands back its decoded (little-endian) pixels there, which are not the stored bytes.
+ */
+async function bigEndianFrames(app: FastifyInstance, orthancId: string, frames: number[]): Promise<Buffer[]> {
+  const res = await openStoredFile(app.orthanc, orthancId);
+  const bytes = Buffer.from(await res.body.arrayBuffer());
+  const ds = dicomParser.parseDicom(bytes);
+  const el = ds.elements['x7fe00010'];
+  const rows = ds.uint16('x00280010');
+  const columns = ds.uint16('x00280011');
+  const bits = ds.uint16('x00280100');
+  if (!el || !rows || !columns || !bits)
+    throw new AppError('RADLINK_NOT_FOUND', 'The object has no pixel data.');
+  const size = expectedNativePixelBytes({
+    rows,
+    columns,
+    samplesPerPixel: ds.uint16('x00280002') ?? 1,
+    bitsAllocated: bits,
+    frames: 1,
+    photometric: ds.string('x00280004') ?? '',
+  });
+  return frames.map((f) => {
+    const start = el.dataOffset + (f - 1) * size;
+    if (start + size > el.dataOffset + el.length) throw new AppError('RADLINK_NOT_FOUND', 'No such frame.');
+    return bytes.subarray(start, start + size);
+  });
+}
+
+export async function rawFrame(app: FastifyInstance, orthancId: string, frame: number): Promise<Buffer> {
+  const res = await app.orthanc.request('GET', `/instances/${orthancId}/frames/${frame - 1}/raw`);
+  const body = Buffer.from(await res.body.arrayBuffer());
+  if (res.statusCode === 404) throw new AppError('RADLINK_NOT_FOUND', 'No such frame.');
+  if (res.statusCode !== 200)
+    throw new AppError('RADLINK_UPSTREAM_UNAVAILABLE', `Orthanc answered ${res.statusCode} reading a frame.`);
+  return body;
+}
+
+type InstanceParams = { studyUid: string; seriesUid: string; sopInstanceUid: string };
+
+export default async function frameRoutes(app: FastifyInstance) {
+  const I = '/dicom-web/studies/:studyUid/series/:seriesUid/instances/:sopInstanceUid';
+  const tags = ['dicomweb'];
+
+  app.get(
+    `${I}/frames/:frames`,
+    {
+      schema: {
+        tags,
+        summary: 'WADO-RS: retrieve frames (stored bytes with transfer-syntax=*).',
+        params: {
+          ...uidParamsSchema('studyUid', 'seriesUid', 'sopInstanceUid'),
+          properties: {
+            ...uidParamsSchema('studyUid', 'seriesUid', 'sopInstanceUid').properties,
+            frames: { type: 'string', maxLength: 4096 },
+          },
+          required: ['studyUid', 'seriesUid', 'sopInstanceUid', 'frames'],
+        },
+      },
+    },
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      const p = request.params as InstanceParams & { frames: string };
+      const row = await resolveInstance(request, p);
+      const frames = parseFrameList(p.frames, row.numberOfFrames);
+      const rep = negotiateOrThrow('frames', request.headers.accept, row.transferSyntaxUid);
+      const etag = strongEtag('frames', row.orthancId, p.frames, rep.mediaType, rep.transferSyntax);
+      if (immutableOrNotModified(request, reply, etag)) return reply;
+      const stored = rawServes(rep, row.transferSyntaxUid);
+      const actualTs =
+        stored && rep.orthancTransferSyntax === AS_STORED ? row.transferSyntaxUid : rep.transferSyntax;
+      const mediaType =
+        rep.orthancTransferSyntax === AS_STORED ? frameMediaTypeOf(row.transferSyntaxUid) : rep.mediaType;
+      const partType = actualTs ? `${mediaType}; transfer-syntax=${actualTs}` : mediaType;
+      return sendMultipart(request, reply, mediaType, boundaryFor(etag), async (w) => {
+        if (stored && row.transferSyntaxUid === EXPLICIT_BE) {
+          for (const part of await bigEndianFrames(app, row.orthancId, frames))
+            await w.writePart(partType, part);
+          return;
+        }
+        if (stored) {
+          for (const f of frames) await w.writePart(partType, await rawFrame(app, row.orthancId, f));
+          return;
+        }
+        const parts = await transcodedParts(
+          app.orthanc,
+          `/dicom-web/studies/${row.studyUid}/series/${row.seriesUid}/instances/${row.sopInstanceUid}/frames/${frames.join(',')}`,
+          rep.mediaType,
+          rep.orthancTransferSyntax!,
+        );
+        for (const part of parts) await w.writePart(partType, part);
+      });
+    },
+  );
+
+  app.get(
+    `${I}/bulk/:tag`,
+    {
+      schema: {
+        tags,
+        summary: 'WADO-RS: retrieve bulk data (BulkDataURIs of the metadata point here).',
+        params: {
+          type: 'object',
+          properties: {
+            ...uidParamsSchema('studyUid', 'seriesUid', 'sopInstanceUid').properties,
+            tag: { type: 'string', maxLength: 512 },
+          },
+          required: ['studyUid', 'seriesUid', 'sopInstanceUid', 'tag'],
+        },
+      },
+    },
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      const p = request.params as InstanceParams & { tag: string };
+      // A tag path: tag(.item.tag)* — the metadata writes nested paths with dots (one URL segment).
+      if (!/^[0-9a-fA-F]{8}(\.[0-9]{1,6}\.[0-9a-fA-F]{8}){0,8}$/.test(p.tag)) {
+        throw new AppError('RADLINK_BAD_REQUEST', 'Not a bulk data path.');
+      }
+      const row: IndexedInstanceRow = await resolveInstance(request, p);
+      negotiateOrThrow('bulkdata', request.headers.accept, row.transferSyntaxUid);
+      const etag = strongEtag('bulk', row.orthancId, p.tag);
+      if (immutableOrNotModified(request, reply, etag)) return reply;
+      const res = await app.orthanc.request(
+        'GET',
+        `/dicom-web/studies/${row.studyUid}/series/${row.seriesUid}/instances/${row.sopInstanceUid}/bulk/${p.tag.toLowerCase().replace(/\./g, '/')}`,
+        { headers: { accept: 'multipart/related; type="application/octet-stream"' } },
+      );
+      const body = Buffer.from(await res.body.arrayBuffer());
+      if (res.statusCode === 404) throw new AppError('RADLINK_NOT_FOUND', 'No such bulk data.');
+      if (res.statusCode !== 200)
+        throw new AppError(
+          'RADLINK_UPSTREAM_UNAVAILABLE',
+          `Orthanc answered ${res.statusCode} reading bulk data.`,
+        );
+      const ct = String(res.headers['content-type'] ?? '');
+      const parts = ct.startsWith('multipart/') ? parseMultipartRelated(body, ct).map((x) => x.body) : [body];
+      return sendMultipart(request, reply, 'application/octet-stream', boundaryFor(etag), async (w) => {
+        for (const part of parts) await w.writePart('application/octet-stream', part);
+      });
+    },
+  );
+}

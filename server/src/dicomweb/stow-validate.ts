@@ -1,0 +1,226 @@
+/**
+ * Validation of one STOW-RS part before anything is stored (PS3.18 10.5). Pure: bytes in, a
+ * verdict out, so it is unit-tested table-driven and the route only orchestrates.
+ *
+ * Failure reasons (PS3.18 10.5.3, codes from PS3.4 Annex B.2.3 Storage Service statuses and the
+ * general statuses of PS3.7 Annex C), as used here:
+ *   0xC000 Cannot understand        — not Part 10, unparsable, a required UID missing or malformed
+ *   0xC122 Transfer syntax not supported — a transfer syntax this archive does not know
+ *   0xA900 Data set does not match SOP class — pixel data inconsistent with its description,
+ *                                      or the study UID differs from the request URL's
+ *   0xA700 Out of resources         — the part is larger than the per-instance limit
+ *   0x0122 SOP class not supported  — a non-storage SOP class (e.g. a DICOMDIR)
+ * The route adds 0x0110 (processing failure), 0x0111 (duplicate SOP instance) and 0x0124
+ * (refused: not authorised) for conditions that need the database or Orthanc.
+ */
+import { type DataSet, dicomParser } from './dicom-parser.js';
+import { isSafeUid, TS } from './media-types.js';
+
+export const FAILURE = {
+  PROCESSING_FAILURE: 0x0110,
+  DUPLICATE_SOP_INSTANCE: 0x0111,
+  SOP_CLASS_NOT_SUPPORTED: 0x0122,
+  NOT_AUTHORISED: 0x0124,
+  OUT_OF_RESOURCES: 0xa700,
+  DATASET_DOES_NOT_MATCH_SOP_CLASS: 0xa900,
+  CANNOT_UNDERSTAND: 0xc000,
+  TRANSFER_SYNTAX_NOT_SUPPORTED: 0xc122,
+} as const;
+export type FailureReason = (typeof FAILURE)[keyof typeof FAILURE];
+
+/** Native (uncompressed) transfer syntaxes: the pixel data length is checkable. Deflate inflates to native. */
+const NATIVE = new Set([TS.IMPLICIT_LE, TS.EXPLICIT_LE, '1.2.840.10008.1.2.1.99', '1.2.840.10008.1.2.2']);
+
+/** Every standard transfer syntax (PS3.6 Table A-1) that Orthanc stores byte for byte. */
+export const KNOWN_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
+  ...NATIVE,
+  '1.2.840.10008.1.2.4.50',
+  '1.2.840.10008.1.2.4.51',
+  '1.2.840.10008.1.2.4.57',
+  '1.2.840.10008.1.2.4.70',
+  '1.2.840.10008.1.2.4.80',
+  '1.2.840.10008.1.2.4.81',
+  '1.2.840.10008.1.2.4.90',
+  '1.2.840.10008.1.2.4.91',
+  '1.2.840.10008.1.2.4.92',
+  '1.2.840.10008.1.2.4.93',
+  '1.2.840.10008.1.2.4.100',
+  '1.2.840.10008.1.2.4.101',
+  '1.2.840.10008.1.2.4.102',
+  '1.2.840.10008.1.2.4.103',
+  '1.2.840.10008.1.2.4.104',
+  '1.2.840.10008.1.2.4.105',
+  '1.2.840.10008.1.2.4.106',
+  '1.2.840.10008.1.2.4.107',
+  '1.2.840.10008.1.2.4.108',
+  '1.2.840.10008.1.2.4.201',
+  '1.2.840.10008.1.2.4.202',
+  '1.2.840.10008.1.2.4.203',
+  TS.RLE,
+]);
+
+export interface ValidInstance {
+  sopClassUid: string;
+  sopInstanceUid: string;
+  studyUid: string;
+  seriesUid: string;
+  transferSyntaxUid: string;
+}
+
+export type Verdict =
+  | { ok: true; instance: ValidInstance }
+  | {
+      ok: false;
+      reason: FailureReason;
+      /** Client-safe explanation, no patient data. */
+      comment: string;
+      sopClassUid?: string;
+      sopInstanceUid?: string;
+    };
+
+export interface ValidateOptions {
+  /** The study UID of the request URL, when the client gave one. */
+  studyUid?: string;
+  /** Largest instance accepted. */
+  maxBytes: number;
+}
+
+/** dicom-parser pads nothing away for UI values with a trailing NUL; strip both kinds of padding. */
+function uid(ds: DataSet, tag: string): string | undefined {
+  const v = ds.string(tag);
+  return v === undefined ? undefined : v.replace(/[\0 ]+$/, '');
+}
+
+export function validatePart10(bytes: Uint8Array, opts: ValidateOptions): Verdict {
+  const fail = (reason: FailureReason, comment: string, ids: Partial<ValidInstance> = {}): Verdict => ({
+    ok: false,
+    reason,
+    comment,
+    ...(ids.sopClassUid ? { sopClassUid: ids.sopClassUid } : {}),
+    ...(ids.sopInstanceUid ? { sopInstanceUid: ids.sopInstanceUid } : {}),
+  });
+  if (bytes.length > opts.maxBytes) {
+    return fail(FAILURE.OUT_OF_RESOURCES, `The instance is larger than the limit of ${opts.maxBytes} bytes.`);
+  }
+  // PS3.10 7.1: 128-byte preamble then "DICM". STOW-RS carries Part 10 files (PS3.18 8.7.3.1).
+  if (
+    bytes.length < 132 ||
+    bytes[128] !== 0x44 ||
+    bytes[129] !== 0x49 ||
+    bytes[130] !== 0x43 ||
+    bytes[131] !== 0x4d
+  ) {
+    return fail(FAILURE.CANNOT_UNDERSTAND, 'Not a DICOM Part 10 file (no "DICM" prefix after the preamble).');
+  }
+  let ds: DataSet;
+  try {
+    ds = dicomParser.parseDicom(bytes);
+  } catch (e) {
+    // dicom-parser throws strings (and sometimes attaches the partial data set); either way the file is unusable.
+    const msg = typeof e === 'string' ? e : e instanceof Error ? e.message : 'parse error';
+    return fail(
+      FAILURE.CANNOT_UNDERSTAND,
+      `The DICOM file cannot be parsed (${msg.replace(/^dicomParser\.\w+: /, '').slice(0, 160)}).`,
+    );
+  }
+  const ids: Partial<ValidInstance> = {};
+  const sopClassUid = uid(ds, 'x00080016') ?? uid(ds, 'x00020002');
+  const sopInstanceUid = uid(ds, 'x00080018');
+  if (sopClassUid) ids.sopClassUid = sopClassUid;
+  if (sopInstanceUid) ids.sopInstanceUid = sopInstanceUid;
+  const required: [string, string | undefined][] = [
+    ['SOPClassUID', sopClassUid],
+    ['SOPInstanceUID', sopInstanceUid],
+    ['StudyInstanceUID', uid(ds, 'x0020000d')],
+    ['SeriesInstanceUID', uid(ds, 'x0020000e')],
+  ];
+  for (const [name, value] of required) {
+    if (!value) return fail(FAILURE.CANNOT_UNDERSTAND, `${name} is missing.`, ids);
+    if (!isSafeUid(value)) return fail(FAILURE.CANNOT_UNDERSTAND, `${name} is not a valid UID.`, ids);
+  }
+  const studyUid = required[2]![1]!;
+  const seriesUid = required[3]![1]!;
+  const ts = uid(ds, 'x00020010');
+  if (!ts) return fail(FAILURE.CANNOT_UNDERSTAND, 'The file meta information has no TransferSyntaxUID.', ids);
+  if (!KNOWN_TRANSFER_SYNTAXES.has(ts)) {
+    return fail(
+      FAILURE.TRANSFER_SYNTAX_NOT_SUPPORTED,
+      `Transfer syntax ${isSafeUid(ts) ? ts : '(malformed)'} is not supported.`,
+      ids,
+    );
+  }
+  // Storage SOP classes live under 1.2.840.10008.5.1.4 (PS3.4 B.5); other standard classes (a
+  // DICOMDIR, a verification class) are not storable objects. Private roots are accepted.
+  if (sopClassUid!.startsWith('1.2.840.10008.') && !sopClassUid!.startsWith('1.2.840.10008.5.1.4.')) {
+    return fail(FAILURE.SOP_CLASS_NOT_SUPPORTED, 'The SOP class is not a storage SOP class.', ids);
+  }
+  if (opts.studyUid !== undefined && studyUid !== opts.studyUid) {
+    return fail(
+      FAILURE.DATASET_DOES_NOT_MATCH_SOP_CLASS,
+      'The StudyInstanceUID differs from the study in the request URL.',
+      ids,
+    );
+  }
+  const pixelProblem = checkPixelData(ds, ts);
+  if (pixelProblem) return fail(FAILURE.DATASET_DOES_NOT_MATCH_SOP_CLASS, pixelProblem, ids);
+  return {
+    ok: true,
+    instance: {
+      sopClassUid: sopClassUid!,
+      sopInstanceUid: sopInstanceUid!,
+      studyUid,
+      seriesUid,
+      transferSyntaxUid: ts,
+    },
+  };
+}
+
+/** Expected bytes of native pixel data (PS3.5 8.1.1, 8.2), or undefined if the description is incomplete. */
+export function expectedNativePixelBytes(d: {
+  rows: number;
+  columns: number;
+  samplesPerPixel: number;
+  bitsAllocated: number;
+  frames: number;
+  photometric?: string;
+}): number {
+  // YBR_*_422 native: two samples per pixel on average (PS3.3 C.7.6.3.1.2).
+  const samples = d.photometric?.endsWith('_422') ? 2 : d.samplesPerPixel;
+  const bits = d.rows * d.columns * samples * d.bitsAllocated * d.frames;
+  return Math.ceil(bits / 8);
+}
+
+function checkPixelData(ds: DataSet, ts: string): string | undefined {
+  const el = ds.elements['x7fe00010'];
+  if (!el) return undefined; // SR, RT plan, …: no pixels to check
+  const rows = ds.uint16('x00280010');
+  const columns = ds.uint16('x00280011');
+  const bitsAllocated = ds.uint16('x00280100');
+  if (!rows || !columns || !bitsAllocated)
+    return 'PixelData is present but Rows, Columns or BitsAllocated is missing or zero.';
+  if (![1, 8, 16, 32, 64].includes(bitsAllocated)) return `BitsAllocated ${bitsAllocated} is not valid.`;
+  const framesText = ds.string('x00280008');
+  const frames = framesText === undefined ? 1 : Number.parseInt(framesText, 10);
+  if (!Number.isFinite(frames) || frames < 1) return 'NumberOfFrames is not a positive integer.';
+  if (el.encapsulatedPixelData) {
+    if (NATIVE.has(ts)) return 'PixelData is encapsulated under a native transfer syntax.';
+    if (!el.fragments || el.fragments.length === 0) return 'Encapsulated PixelData has no fragments.';
+    if ((el.basicOffsetTable?.length ?? 0) > frames)
+      return 'The basic offset table lists more frames than NumberOfFrames.';
+    return undefined;
+  }
+  if (!NATIVE.has(ts)) return 'PixelData is not encapsulated under a compressed transfer syntax.';
+  const photometric = ds.string('x00280004');
+  const expected = expectedNativePixelBytes({
+    rows,
+    columns,
+    samplesPerPixel: ds.uint16('x00280002') ?? 1,
+    bitsAllocated,
+    frames,
+    ...(photometric ? { photometric } : {}),
+  });
+  if (el.length < expected) {
+    return `PixelData holds ${el.length} bytes, fewer than the ${expected} its description requires.`;
+  }
+  return undefined;
+}
