@@ -40,7 +40,9 @@ function serviceStatus(name: string): ServiceStatus {
 function freshInstance(source: string): { file: string; sopInstanceUid: string } {
   const file = join(scratch, `${Date.now()}-${Math.random().toString(36).slice(2)}.dcm`);
   copyFileSync(join(TEST_FILES, source), file);
-  const mod = spawnSync('dcmodify', ['-nb', '-gin', file], { encoding: 'utf8' });
+  // New study, series and instance UIDs: Orthanc and the index are shared by all test files, and
+  // the original study UID belongs to the pydicom corpus test (which STOWs the untouched files).
+  const mod = spawnSync('dcmodify', ['-nb', '-gst', '-gse', '-gin', file], { encoding: 'utf8' });
   expect(mod.status, mod.stderr).toBe(0);
   const dump = spawnSync('dcmdump', ['-s', '+P', '0008,0018', file], { encoding: 'utf8' });
   const uid = /\[([0-9.]+)\]/.exec(dump.stdout)?.[1];
