@@ -2,6 +2,8 @@
  * Test tiers (see README "Tests"). `npm test` runs them in order through scripts/bootstrap.mjs:
  *   unit         pure logic and in-memory PGlite; no services          (~2 min budget)
  *   integration  the real stack: Orthanc, Redis, PostgreSQL, s3rver     (~10 min budget)
+ *   e2e          headless Debian Chromium (playwright-core) against the real stack: third-party
+ *                viewers (OHIF) and, later, our own viewer                (<10 min budget)
  *   logscan      runs last: greps every log the suite wrote for demo patients' identifiers
  */
 import { defineConfig } from 'vitest/config';
@@ -27,6 +29,19 @@ export default defineConfig({
           hookTimeout: 180_000,
           pool: 'forks',
           // The stack is shared; files run one at a time so kills and restarts do not race.
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['tests/e2e/**/*.test.ts'],
+          globalSetup: ['tests/helpers/global-setup.ts'],
+          // A browser test loads a viewer, data and pixels on 2 shared cores: minutes, not seconds.
+          testTimeout: 240_000,
+          hookTimeout: 300_000,
+          pool: 'forks',
+          // One browser at a time: Chromium with SwiftShader takes most of the machine.
           fileParallelism: false,
         },
       },

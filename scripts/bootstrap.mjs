@@ -16,7 +16,6 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureOhifFixture } from './fixtures/ohif.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -165,8 +164,10 @@ function runTier(tier, outDir) {
 async function test() {
   const outDir = join(ROOT, '.test-data');
   mkdirSync(outDir, { recursive: true });
-  // Before any tier: a fetch failure is reported once, here, not as a failing e2e test.
+  // Before any tier: a fetch failure is reported once, here, not as a failing e2e test. Imported
+  // here, not at the top: `start` must not depend on test fixtures.
   try {
+    const { ensureOhifFixture } = await import('./fixtures/ohif.mjs');
     ensureOhifFixture((line) => say(line));
   } catch (err) {
     fail(`cannot prepare the OHIF test fixture: ${err instanceof Error ? err.message : String(err)}`);
