@@ -147,7 +147,12 @@ function runTier(tier, outDir) {
     `--outputFile.json=${out}`,
   ];
   return new Promise((resolveTier) => {
-    const child = spawn(vitest, args, { cwd: ROOT, stdio: 'inherit' });
+    // RADLINK_TEST_SINCE tells the logscan tier which run directories belong to this suite.
+    const child = spawn(vitest, args, {
+      cwd: ROOT,
+      stdio: 'inherit',
+      env: { ...process.env, RADLINK_TEST_SINCE: String(SUITE_STARTED) },
+    });
     const forward = (sig) => child.kill(sig);
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
@@ -160,6 +165,8 @@ function runTier(tier, outDir) {
     });
   });
 }
+
+const SUITE_STARTED = Date.now();
 
 async function test() {
   const outDir = join(ROOT, '.test-data');

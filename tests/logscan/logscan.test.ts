@@ -11,8 +11,21 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { demoIdentifiers } from '../../scripts/demo/patients.js';
 
-/** The integration tier's run directory (its global setup points `latest` at it): this suite's logs. */
-const ROOT = '.test-data/latest';
+/**
+ * This suite's run directories: every `.test-data/run-*` made since `npm test` started
+ * (RADLINK_TEST_SINCE, set by scripts/bootstrap.mjs; the integration and e2e tiers each make
+ * one), or every run directory when this tier is run on its own.
+ */
+function runDirs(): string[] {
+  const since = Number(process.env.RADLINK_TEST_SINCE ?? 0);
+  let names: string[] = [];
+  try {
+    names = readdirSync('.test-data').filter((n) => n.startsWith('run-'));
+  } catch {
+    return [];
+  }
+  return names.map((n) => join('.test-data', n)).filter((d) => statSync(d).mtimeMs >= since - 1000);
+}
 
 function logFiles(dir: string): string[] {
   const out: string[] = [];
@@ -68,7 +81,7 @@ describe('no patient data in logs', () => {
   });
 
   it("the suite wrote substantial logs, including the gateway's", () => {
-    const files = logFiles(ROOT);
+    const files = runDirs().flatMap(logFiles);
     const bytes = files.reduce((n, f) => n + statSync(f).size, 0);
     expect(
       files.some((f) => /gateway/.test(f)),
@@ -78,7 +91,7 @@ describe('no patient data in logs', () => {
   });
 
   it('no log contains any demo patient identifier (NFC, NFD, folded names; IDs; birth dates)', () => {
-    const hits = scan(logFiles(ROOT), needles);
+    const hits = scan(runDirs().flatMap(logFiles), needles);
     // Report file and kind of hit, not the identifier itself, so this test's own output stays clean.
     expect(hits.map((h) => `${h.file}: identifier #${needles.indexOf(h.needle)}`)).toEqual([]);
   });

@@ -94,6 +94,21 @@ describe('parseAccept', () => {
     expect(r.ranges).toHaveLength(valid);
   });
 
+  it('accepts an unquoted media type in the type parameter, as OHIF sends it', () => {
+    const { ranges, invalid } = parseAccept(
+      'multipart/related; type=application/octet-stream; transfer-syntax=*',
+    );
+    expect(invalid).toBe(0);
+    expect(ranges[0]!.params).toEqual({ type: 'application/octet-stream', 'transfer-syntax': '*' });
+    const neg = negotiateWado(
+      'frames',
+      'multipart/related; type=application/octet-stream; transfer-syntax=*',
+    );
+    expect(neg.ok).toBe(true);
+    // Still refused: an unquoted value that is neither a token nor type/subtype.
+    expect(parseAccept('multipart/related; type=application/octet stream').invalid).toBe(1);
+  });
+
   it('ignores accept-ext parameters after q', () => {
     const { ranges } = parseAccept('image/png; q=0.5; transfer-syntax=1.2.3');
     expect(ranges[0]!.params).toEqual({});

@@ -120,6 +120,10 @@ function unquote(v: string): string | undefined {
     if (v.length < 2 || !v.endsWith('"')) return undefined;
     return v.slice(1, -1).replace(/\\(.)/g, '$1');
   }
+  // Strictly a media type in a parameter value must be quoted ('/' is not a token character),
+  // but DICOMweb clients send `type=application/octet-stream` unquoted (OHIF with
+  // omitQuotationForMultipartRequest, dcm4che); refusing it would 406 every frame they ask for.
+  if (/^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(v)) return v;
   return TOKEN.test(v) ? v : undefined;
 }
 
