@@ -182,6 +182,20 @@ async function test() {
   let passed = 0;
   let failed = 0;
   let ok = true;
+  // Static checks first: strict TypeScript over the whole tree, then Biome's lint and format.
+  for (const [name, cmd, args] of [
+    ['typecheck', join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json', '--noEmit']],
+    ['lint', join(ROOT, 'node_modules', '.bin', 'biome'), ['check', '.']],
+  ]) {
+    const t0 = Date.now();
+    const code = run(cmd, args);
+    say(`static ${name}: ${code === 0 ? 'ok' : 'FAILED'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    // Not counted as tests; a failure stops the run before any tier.
+    if (code !== 0) {
+      console.log(`${passed} passed, ${failed + 1} failed`);
+      process.exit(1);
+    }
+  }
   for (const tier of TEST_TIERS) {
     const t0 = Date.now();
     say(`tier ${tier} …`);

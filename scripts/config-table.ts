@@ -20,7 +20,12 @@ function table(which: string, schema: TObject): string {
   const lines = ['| Key | Default | Meaning |', '| --- | --- | --- |'];
   for (const [key, prop] of Object.entries(schema.properties)) {
     const p = prop as { default?: unknown; description?: string };
-    const def = p.default !== undefined ? `\`${String(p.default)}\`` : schema.required?.includes(key) ? 'required' : 'unset';
+    const def =
+      p.default !== undefined
+        ? `\`${String(p.default)}\``
+        : schema.required?.includes(key)
+          ? 'required'
+          : 'unset';
     lines.push(`| \`${key}\` | ${def} | ${p.description ?? ''} |`);
   }
   return `<!-- config:${which} -->\n${lines.join('\n')}\n<!-- /config -->`;
