@@ -47,6 +47,7 @@ import { foldForSearch } from '../server/src/index/name-folding.js';
 import { startTestStack } from '../tests/helpers/global-setup.js';
 import type { StackInfo } from '../tests/helpers/stack-info.js';
 import { tinyDicom } from '../tests/helpers/tiny-dicom.js';
+import { MODS, randomName, rng } from './lib/vietnamese-names.js';
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
 const CT_SLICES = env('BENCH_CT_SLICES', 240);
@@ -298,65 +299,6 @@ async function waitQuiet(
 // ---------------------------------------------------------------------------------------------
 // QIDO data: Vietnamese names with the real family-name skew (~38 % Nguyễn), as in qido-index.ts
 
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const FAMILY: [string, number][] = [
-  ['Nguyễn', 38],
-  ['Trần', 11],
-  ['Lê', 9.5],
-  ['Phạm', 7],
-  ['Hoàng', 5.1],
-  ['Huỳnh', 4],
-  ['Phan', 4.5],
-  ['Vũ', 3.9],
-  ['Võ', 3],
-  ['Đặng', 2.1],
-  ['Bùi', 2],
-  ['Đỗ', 1.4],
-  ['Hồ', 1.3],
-  ['Ngô', 1.3],
-  ['Dương', 1],
-  ['Lý', 0.5],
-];
-const MIDDLE = ['Văn', 'Thị', 'Hữu', 'Đức', 'Minh', 'Ngọc', 'Thanh', 'Quốc', 'Xuân', 'Thu', 'Hoài', 'Bảo'];
-const GIVEN = [
-  'An',
-  'Bình',
-  'Cường',
-  'Dũng',
-  'Hà',
-  'Hải',
-  'Hạnh',
-  'Hùng',
-  'Hương',
-  'Khai',
-  'Lan',
-  'Linh',
-  'Long',
-  'Mai',
-  'Nam',
-  'Nga',
-  'Phúc',
-  'Phương',
-  'Quân',
-  'Sơn',
-  'Tâm',
-  'Thảo',
-  'Thắng',
-  'Trang',
-  'Trung',
-  'Tuấn',
-  'Vy',
-  'Yến',
-];
-const MODALITIES = ['CT', 'MR', 'CR', 'DX', 'US', 'MG'];
-
 interface FakeStudy {
   index: number;
   name: string;
@@ -367,16 +309,7 @@ interface FakeStudy {
 }
 
 function fakeStudy(r: () => number, index: number): FakeStudy {
-  let x = r() * FAMILY.reduce((a, [, w]) => a + w, 0);
-  let family = 'Nguyễn';
-  for (const [n, w] of FAMILY) {
-    x -= w;
-    if (x <= 0) {
-      family = n;
-      break;
-    }
-  }
-  const name = `${family}^${MIDDLE[Math.floor(r() * MIDDLE.length)]} ${GIVEN[Math.floor(r() * GIVEN.length)]}`;
+  const name = randomName(r);
   const day = new Date(Date.UTC(2015, 0, 1) + Math.floor(r() * 3650) * 86_400_000);
   const patient = Math.floor(index / 3); // ~3 studies per patient: priors exist
   return {
@@ -384,7 +317,7 @@ function fakeStudy(r: () => number, index: number): FakeStudy {
     name,
     patientId: `BP${patient}`,
     date: day.toISOString().slice(0, 10).replaceAll('-', ''),
-    modality: MODALITIES[Math.floor(r() * MODALITIES.length)]!,
+    modality: MODS[Math.floor(r() * MODS.length)]!,
     facility: patient % FACILITIES,
   };
 }
@@ -694,7 +627,7 @@ async function main(): Promise<void> {
 
     // ---- QIDO at QIDO_STUDIES (both) -----------------------------------------------------
     console.log(`[bench] STOWing ${QIDO_STUDIES} small studies through the gateway for QIDO …`);
-    const rnd = mulberry32(42);
+    const rnd = rng(42);
     const fakes = Array.from({ length: QIDO_BIG }, (_, i) => fakeStudy(rnd, i));
     const small = fakes.slice(0, QIDO_STUDIES);
     const tinyStart = performance.now();

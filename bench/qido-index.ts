@@ -24,81 +24,11 @@ import type { Principal } from '../server/src/identity/principal.js';
 import { nameWords } from '../server/src/index/indexer.js';
 import { foldForSearch } from '../server/src/index/name-folding.js';
 import { buildQidoSql, type StudyRow } from '../server/src/index/search.js';
+import { MODS, randomName, rng } from './lib/vietnamese-names.js';
 
 const N = Number(process.env.BENCH_STUDIES ?? 100_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 60);
 const FACILITIES = 20;
-
-// Deterministic PRNG (mulberry32) so both engines get the same data.
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const FAMILY: [string, number][] = [
-  ['Nguyễn', 38],
-  ['Trần', 11],
-  ['Lê', 9.5],
-  ['Phạm', 7],
-  ['Hoàng', 5.1],
-  ['Huỳnh', 4],
-  ['Phan', 4.5],
-  ['Vũ', 3.9],
-  ['Võ', 3],
-  ['Đặng', 2.1],
-  ['Bùi', 2],
-  ['Đỗ', 1.4],
-  ['Hồ', 1.3],
-  ['Ngô', 1.3],
-  ['Dương', 1],
-  ['Lý', 0.5],
-];
-const MIDDLE = ['Văn', 'Thị', 'Hữu', 'Đức', 'Minh', 'Ngọc', 'Thanh', 'Quốc', 'Xuân', 'Thu', 'Hoài', 'Bảo'];
-const GIVEN = [
-  'An',
-  'Bình',
-  'Cường',
-  'Dũng',
-  'Hà',
-  'Hải',
-  'Hạnh',
-  'Hùng',
-  'Hương',
-  'Khai',
-  'Lan',
-  'Linh',
-  'Long',
-  'Mai',
-  'Nam',
-  'Nga',
-  'Phúc',
-  'Phương',
-  'Quân',
-  'Sơn',
-  'Tâm',
-  'Thảo',
-  'Thắng',
-  'Trang',
-  'Trung',
-  'Tuấn',
-  'Vy',
-  'Yến',
-  'Khánh',
-  'Lâm',
-];
-const MODS = ['CT', 'MR', 'CR', 'DX', 'US', 'MG'];
-
-function pickFamily(r: () => number): string {
-  let x = r() * FAMILY.reduce((a, [, w]) => a + w, 0);
-  for (const [n, w] of FAMILY) {
-    x -= w;
-    if (x <= 0) return n;
-  }
-  return 'Nguyễn';
-}
 
 async function seed(db: Db): Promise<void> {
   const r = rng(42);
@@ -114,7 +44,7 @@ async function seed(db: Db): Promise<void> {
     const wordsUid: string[] = [];
     const words: string[] = [];
     for (let i = start; i < Math.min(N, start + BATCH); i++) {
-      const name = `${pickFamily(r)}^${MIDDLE[Math.floor(r() * MIDDLE.length)]} ${GIVEN[Math.floor(r() * GIVEN.length)]}`;
+      const name = randomName(r);
       const folded = foldForSearch(name);
       const uid = `2.25.${1_000_000 + i}`;
       const day = new Date(Date.UTC(2015, 0, 1) + Math.floor(r() * 3650) * 86400_000)

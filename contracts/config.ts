@@ -69,3 +69,20 @@ export const Env = {
       { description, default: def },
     ),
 };
+
+/**
+ * The backing services every RadLink process that touches images needs (gateway, workers),
+ * declared once so their names, defaults and documentation cannot diverge.
+ */
+export const SERVICE_KEYS = {
+  RADLINK_QUEUE_PREFIX: Env.str('BullMQ key prefix (one per installation sharing a Redis).', 'radlink'),
+  REDIS_URL: Env.url('Redis URL (queues, rate limits).'),
+  ORTHANC_URL: Env.url('Orthanc HTTP API base URL (loopback).'),
+  ORTHANC_USERNAME: Env.str('Orthanc HTTP user.'),
+  ORTHANC_PASSWORD: Env.str('Orthanc HTTP password.'),
+  S3_ENDPOINT: Env.url('S3 endpoint URL (MinIO, s3rver or any S3).'),
+  S3_REGION: Env.str('S3 region.', 'us-east-1'),
+  S3_ACCESS_KEY: Env.str('S3 access key.'),
+  S3_SECRET_KEY: Env.str('S3 secret key.'),
+  S3_BUCKET: Env.str('S3 bucket for archive copies and derived artefacts.', 'radlink'),
+};

@@ -4,7 +4,7 @@
  * them in for the embedded services it launches, a hospital sets them for its own.
  */
 import { type Static, Type } from '@sinclair/typebox';
-import { ConfigError, Env, loadConfig } from '../../contracts/config.js';
+import { ConfigError, Env, loadConfig, SERVICE_KEYS } from '../../contracts/config.js';
 
 export const GatewayConfigSchema = Type.Object({
   RADLINK_DATA: Env.str('Directory for all local state (embedded database, secrets, logs).', './data'),
@@ -76,17 +76,8 @@ export const GatewayConfigSchema = Type.Object({
   ),
   RADLINK_TAT_URGENT_MINUTES: Env.int('Turnaround target of an urgent read request.', 240, 5, 43200),
   RADLINK_TAT_ROUTINE_MINUTES: Env.int('Turnaround target of a routine read request.', 1440, 5, 43200),
-  RADLINK_QUEUE_PREFIX: Env.str('BullMQ key prefix (one per installation sharing a Redis).', 'radlink'),
   DATABASE_URL: Env.optUrl('PostgreSQL URL; unset: embedded PGlite under RADLINK_DATA/pglite.'),
-  REDIS_URL: Env.url('Redis URL (queues, rate limits).'),
-  ORTHANC_URL: Env.url('Orthanc HTTP API base URL (loopback).'),
-  ORTHANC_USERNAME: Env.str('Orthanc HTTP user.'),
-  ORTHANC_PASSWORD: Env.str('Orthanc HTTP password.'),
-  S3_ENDPOINT: Env.url('S3 endpoint URL (MinIO, s3rver or any S3).'),
-  S3_REGION: Env.str('S3 region.', 'us-east-1'),
-  S3_ACCESS_KEY: Env.str('S3 access key.'),
-  S3_SECRET_KEY: Env.str('S3 secret key.'),
-  S3_BUCKET: Env.str('S3 bucket for archive copies and derived artefacts.', 'radlink'),
+  ...SERVICE_KEYS,
 });
 
 export type GatewayConfig = Static<typeof GatewayConfigSchema>;

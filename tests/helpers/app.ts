@@ -42,6 +42,29 @@ export function gatewayEnv(
   };
 }
 
+/** Environment for the workers process (or startWorkers in-process) against the same stack. */
+export function workersEnv(s: StackInfo, overrides: Record<string, string> = {}): Record<string, string> {
+  const g = gatewayEnv(s);
+  const keys = [
+    'REDIS_URL',
+    'ORTHANC_URL',
+    'ORTHANC_USERNAME',
+    'ORTHANC_PASSWORD',
+    'S3_ENDPOINT',
+    'S3_ACCESS_KEY',
+    'S3_SECRET_KEY',
+    'S3_BUCKET',
+    'S3_REGION',
+  ];
+  return {
+    RADLINK_DATA: s.dataDir,
+    RADLINK_LOG_LEVEL: 'info',
+    RADLINK_WORKERS: 'archive',
+    ...Object.fromEntries(keys.map((k) => [k, g[k]!])),
+    ...overrides,
+  };
+}
+
 export interface TestApp {
   app: FastifyInstance;
   config: GatewayConfig;

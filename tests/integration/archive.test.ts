@@ -12,7 +12,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadWorkersConfig } from '../../workers/src/config.js';
 import { type RunningWorkers, startWorkers } from '../../workers/src/main.js';
-import { bearer, buildTestApp, gatewayEnv, stack, type TestApp } from '../helpers/app.js';
+import { bearer, buildTestApp, stack, type TestApp, workersEnv } from '../helpers/app.js';
 import { makeInstance } from '../helpers/dicom.js';
 import { facilityUser, stow } from '../helpers/dicomweb.js';
 
@@ -21,26 +21,8 @@ let t: TestApp;
 let tok: string;
 let workers: RunningWorkers;
 
-function workersEnv(extra: Record<string, string> = {}) {
-  const s = stack();
-  const g = gatewayEnv(s);
-  return {
-    RADLINK_DATA: s.dataDir,
-    RADLINK_LOG_LEVEL: 'info',
-    RADLINK_QUEUE_PREFIX: prefix,
-    RADLINK_WORKERS: 'archive',
-    REDIS_URL: g.REDIS_URL,
-    ORTHANC_URL: g.ORTHANC_URL,
-    ORTHANC_USERNAME: g.ORTHANC_USERNAME,
-    ORTHANC_PASSWORD: g.ORTHANC_PASSWORD,
-    S3_ENDPOINT: g.S3_ENDPOINT,
-    S3_ACCESS_KEY: g.S3_ACCESS_KEY,
-    S3_SECRET_KEY: g.S3_SECRET_KEY,
-    S3_BUCKET: g.S3_BUCKET,
-    S3_REGION: g.S3_REGION,
-    ...extra,
-  } as Record<string, string>;
-}
+const workersEnvFor = (extra: Record<string, string> = {}) =>
+  workersEnv(stack(), { RADLINK_QUEUE_PREFIX: prefix, ...extra });
 
 beforeAll(async () => {
   t = await buildTestApp({ name: 'archive', env: { RADLINK_QUEUE_PREFIX: prefix } });
@@ -49,7 +31,7 @@ beforeAll(async () => {
     { level: 'info' },
     pino.destination({ dest: join(stack().logDir, 'workers-archive-test.log'), mkdir: true, sync: true }),
   );
-  workers = await startWorkers(loadWorkersConfig(workersEnv()), log);
+  workers = await startWorkers(loadWorkersConfig(workersEnvFor()), log);
 });
 afterAll(async () => {
   await workers?.close();
@@ -145,7 +127,7 @@ describe('archive', () => {
 
   it('the workers process starts from its environment and stops cleanly on SIGTERM', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'workers/src/main.ts'], {
-      env: { ...process.env, ...workersEnv({ RADLINK_QUEUE_PREFIX: `${prefix}-proc` }) },
+      env: { ...process.env, ...workersEnvFor({ RADLINK_QUEUE_PREFIX: `${prefix}-proc` }) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -158,7 +140,7 @@ describe('archive', () => {
     expect(out).toContain('stopped');
     // A bad configuration exits 78 naming the key.
     const bad = spawn(process.execPath, ['--import', 'tsx', 'workers/src/main.ts'], {
-      env: { ...process.env, ...workersEnv({ REDIS_URL: 'not-a-url' }) },
+      env: { ...process.env, ...workersEnvFor({ REDIS_URL: 'not-a-url' }) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let err = '';

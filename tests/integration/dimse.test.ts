@@ -15,7 +15,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadWorkersConfig } from '../../workers/src/config.js';
 import { type RunningWorkers, startWorkers } from '../../workers/src/main.js';
-import { bearer, buildTestApp, gatewayEnv, stack, type TestApp } from '../helpers/app.js';
+import { bearer, buildTestApp, stack, type TestApp, workersEnv } from '../helpers/app.js';
 import { makeInstance } from '../helpers/dicom.js';
 import { facilityUser } from '../helpers/dicomweb.js';
 
@@ -48,28 +48,11 @@ beforeAll(async () => {
     payload: [{ aeTitle: AET, host: '127.0.0.1', port: null }],
   });
   expect(res.statusCode, res.body).toBe(200);
-  const g = gatewayEnv(stack());
   const log = pino(
     { level: 'info' },
     pino.destination({ dest: join(stack().logDir, 'workers-dimse-test.log'), mkdir: true, sync: true }),
   );
-  workers = await startWorkers(
-    loadWorkersConfig({
-      RADLINK_DATA: stack().dataDir,
-      RADLINK_QUEUE_PREFIX: prefix,
-      RADLINK_WORKERS: 'archive',
-      REDIS_URL: g.REDIS_URL,
-      ORTHANC_URL: g.ORTHANC_URL,
-      ORTHANC_USERNAME: g.ORTHANC_USERNAME,
-      ORTHANC_PASSWORD: g.ORTHANC_PASSWORD,
-      S3_ENDPOINT: g.S3_ENDPOINT,
-      S3_ACCESS_KEY: g.S3_ACCESS_KEY,
-      S3_SECRET_KEY: g.S3_SECRET_KEY,
-      S3_BUCKET: g.S3_BUCKET,
-      S3_REGION: g.S3_REGION,
-    }),
-    log,
-  );
+  workers = await startWorkers(loadWorkersConfig(workersEnv(stack(), { RADLINK_QUEUE_PREFIX: prefix })), log);
 });
 afterAll(async () => {
   await workers?.close();
