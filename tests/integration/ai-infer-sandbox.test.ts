@@ -5,6 +5,9 @@
  * Also: Orthanc-side transcoding of a compressed series (JPEG lossless) in load-series.ts, and a model
  * that does not exist failing once, unrecoverably, with its reason.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -145,20 +148,21 @@ describe('load-series: compressed transfer syntaxes', () => {
       lesions: 0,
     });
     for (const b of s.series[0]!.instances) {
-      const id = await store(b);
-      // Make a JPEG Lossless (process 14, SV1) copy under a new series (Orthanc stores what it receives).
-      const res = await fetch(`${orthanc.url}/instances/${id}/modify`, {
-        method: 'POST',
-        headers: { authorization: auth, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          Transcode: '1.2.840.10008.1.2.4.70',
-          Replace: { SeriesInstanceUID: `${s.series[0]!.seriesUid}.9` },
-          Force: true,
-        }),
-      });
-      expect(res.status).toBe(200);
-      const rle = new Uint8Array(await res.arrayBuffer());
-      await store(rle);
+      await store(b);
+      // A JPEG Lossless (process 14, SV1) copy under a new series, made with DCMTK: Orthanc 1.10's
+      // own transcoding (/modify with Transcode) segfaults intermittently, taking down the
+      // Orthanc every other test shares.
+      const dir = mkdtempSync(join(tmpdir(), 'radlink-jpegll-'));
+      writeFileSync(join(dir, 'in.dcm'), b);
+      const enc = spawnSync('dcmcjpeg', ['+e1', join(dir, 'in.dcm'), join(dir, 'out.dcm')], { encoding: 'utf8' });
+      expect(enc.status, enc.stderr).toBe(0);
+      const mod = spawnSync(
+        'dcmodify',
+        ['-nb', '-m', `SeriesInstanceUID=${s.series[0]!.seriesUid}.9`, join(dir, 'out.dcm')],
+        { encoding: 'utf8' },
+      );
+      expect(mod.status, mod.stderr).toBe(0);
+      await store(new Uint8Array(readFileSync(join(dir, 'out.dcm'))));
     }
     const native = await loadSeriesFromOrthanc(orthanc, s.series[0]!.seriesUid);
     const compressed = await loadSeriesFromOrthanc(orthanc, `${s.series[0]!.seriesUid}.9`);

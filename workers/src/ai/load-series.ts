@@ -83,9 +83,9 @@ async function bytes(o: OrthancAccess, path: string, init?: RequestInit): Promis
   if (!res.ok) {
     const detail = (await res.text()).slice(0, 200);
     throw new SeriesLoadError(
-      path.endsWith('/modify') ? 'cannot-transcode' : 'orthanc-error',
+      'orthanc-error',
       `Orthanc ${path.replace(/\/instances\/[^/]+/, '/instances/{id}')} answered ${res.status}: ${detail}`,
-      res.status >= 500 && !path.endsWith('/modify'),
+      res.status >= 500,
     );
   }
   return new Uint8Array(await res.arrayBuffer());
