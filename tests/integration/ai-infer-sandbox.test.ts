@@ -154,7 +154,9 @@ describe('load-series: compressed transfer syntaxes', () => {
       // Orthanc every other test shares.
       const dir = mkdtempSync(join(tmpdir(), 'radlink-jpegll-'));
       writeFileSync(join(dir, 'in.dcm'), b);
-      const enc = spawnSync('dcmcjpeg', ['+e1', join(dir, 'in.dcm'), join(dir, 'out.dcm')], { encoding: 'utf8' });
+      const enc = spawnSync('dcmcjpeg', ['+e1', join(dir, 'in.dcm'), join(dir, 'out.dcm')], {
+        encoding: 'utf8',
+      });
       expect(enc.status, enc.stderr).toBe(0);
       const mod = spawnSync(
         'dcmodify',
