@@ -53,6 +53,7 @@ declare module 'fastify' {
     orthanc: OrthancClient;
     s3: ObjectStore;
     queues: Queues;
+    changeFeed: ChangeFeed;
   }
 }
 
@@ -131,6 +132,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     log: app.log,
     registry: app.metrics.registry,
   });
+  app.decorate('changeFeed', changeFeed);
   app.addHook('onReady', async () => changeFeed.start());
   app.addHook('preClose', async () => changeFeed.stop());
   await app.register(rateLimit, {

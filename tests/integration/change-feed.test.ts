@@ -220,6 +220,9 @@ describe('change feed', () => {
       [studyUid],
     );
     expect(study?.num_instances).toBe(2);
+    // The app's own feed reconciles every 60 s; paused here so the pass below is the one that
+    // finds the deletion (otherwise a background pass in between makes the count 0).
+    await t.app.changeFeed.stop();
     // The index's Orthanc id is Orthanc's own (computed, not asked for).
     expect((await orthanc(`/studies/${study!.orthanc_id}`, { method: 'DELETE' })).status).toBe(200);
     const feed = new ChangeFeed({
@@ -234,6 +237,7 @@ describe('change feed', () => {
     expect(await feed.reconcile()).toEqual({ removedStudies: 1 });
     expect(await t.db.query('SELECT 1 FROM studies WHERE study_uid = $1', [studyUid])).toEqual([]);
     expect(await t.db.query('SELECT 1 FROM instances WHERE study_uid = $1', [studyUid])).toEqual([]);
+    t.app.changeFeed.start();
   });
 
   it('on PostgreSQL, stays passive while another gateway holds the consumer lock', async () => {
