@@ -39,6 +39,25 @@ export async function visibleRequest(
   return r;
 }
 
+/**
+ * Only the radiologist holding a claim, or an admin of the reading side, may release or hand
+ * it on. Returns whether the caller acts as an admin (who may act on someone else's claim).
+ */
+function holderOrAdmin(
+  p: Principal,
+  r: Parameters<typeof isReaderSide>[1] & { claimedById: string | null },
+  verb: string,
+): boolean {
+  const admin = p.role === 'system_admin' || (p.role === 'facility_admin' && isReaderSide(p, r));
+  if (!admin && r.claimedById !== p.userId) {
+    throw new AppError(
+      'RADLINK_FORBIDDEN',
+      `Only the radiologist holding the claim or an admin can ${verb} it.`,
+    );
+  }
+  return admin;
+}
+
 export default async function requestRoutes(fastify: FastifyInstance, opts: RequestRoutesOptions) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { requests, users, facilities, metrics } = opts;
@@ -220,12 +239,7 @@ export default async function requestRoutes(fastify: FastifyInstance, opts: Requ
     async (request) => {
       const p = request.principal!;
       const r = await visibleRequest(requests, p, request.params.requestId, request);
-      const admin = p.role === 'system_admin' || (p.role === 'facility_admin' && isReaderSide(p, r));
-      if (!admin && r.claimedById !== p.userId)
-        throw new AppError(
-          'RADLINK_FORBIDDEN',
-          'Only the radiologist holding the claim or an admin can release it.',
-        );
+      const admin = holderOrAdmin(p, r, 'release');
       if (!(await requests.release(r.id, admin ? null : p.userId)))
         throw new AppError('RADLINK_CONFLICT', `A ${r.status} request cannot be released.`);
       return toApi((await requests.byId(r.id))!);
@@ -246,12 +260,7 @@ export default async function requestRoutes(fastify: FastifyInstance, opts: Requ
     async (request) => {
       const p = request.principal!;
       const r = await visibleRequest(requests, p, request.params.requestId, request);
-      const admin = p.role === 'system_admin' || (p.role === 'facility_admin' && isReaderSide(p, r));
-      if (!admin && r.claimedById !== p.userId)
-        throw new AppError(
-          'RADLINK_FORBIDDEN',
-          'Only the radiologist holding the claim or an admin can reassign it.',
-        );
+      const admin = holderOrAdmin(p, r, 'reassign');
       const to = await users.byId(request.body.userId);
       if (!to || to.disabled || to.role !== 'radiologist' || to.facilityId !== r.targetFacilityId)
         throw new AppError(
