@@ -271,15 +271,8 @@ async function main(): Promise<void> {
       return;
     }
     const gatewayUrl = `http://${LOOPBACK}:${gatewayPort}`;
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      RADLINK_DATA: dataDir,
-      RADLINK_PORT: String(gatewayPort),
-      RADLINK_TOKEN_SECRET: secrets.tokenSecret,
-      // The initial admin is created once, when the user table is empty: with the published demo
-      // password in demo mode, else with the generated one kept in secrets.json.
-      RADLINK_ADMIN_PASSWORD: cfg.RADLINK_DEMO ? DEMO_ADMIN_PASSWORD : secrets.adminPassword,
-      RADLINK_LOG_FILE: join(logDir, 'gateway.log'),
+    // The backing services, as the gateway and the workers both read them (contracts SERVICE_KEYS).
+    const serviceEnv = {
       REDIS_URL: redisUrl,
       ORTHANC_URL: orthanc.url,
       ORTHANC_USERNAME: orthanc.username,
@@ -289,6 +282,17 @@ async function main(): Promise<void> {
       S3_SECRET_KEY: s3.secretKey,
       S3_BUCKET: s3.bucket,
       S3_REGION: s3.region,
+    };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      RADLINK_DATA: dataDir,
+      RADLINK_PORT: String(gatewayPort),
+      RADLINK_TOKEN_SECRET: secrets.tokenSecret,
+      // The initial admin is created once, when the user table is empty: with the published demo
+      // password in demo mode, else with the generated one kept in secrets.json.
+      RADLINK_ADMIN_PASSWORD: cfg.RADLINK_DEMO ? DEMO_ADMIN_PASSWORD : secrets.adminPassword,
+      RADLINK_LOG_FILE: join(logDir, 'gateway.log'),
+      ...serviceEnv,
       ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     };
     gateway = supervise({
@@ -323,15 +327,7 @@ async function main(): Promise<void> {
         RADLINK_DATA: dataDir,
         RADLINK_LOG_FILE: join(logDir, 'workers.log'),
         RADLINK_WORKERS: process.env.RADLINK_WORKERS ?? 'archive',
-        REDIS_URL: redisUrl,
-        ORTHANC_URL: orthanc.url,
-        ORTHANC_USERNAME: orthanc.username,
-        ORTHANC_PASSWORD: orthanc.password,
-        S3_ENDPOINT: s3.endpoint,
-        S3_ACCESS_KEY: s3.accessKey,
-        S3_SECRET_KEY: s3.secretKey,
-        S3_BUCKET: s3.bucket,
-        S3_REGION: s3.region,
+        ...serviceEnv,
       },
       logDir,
       board,
