@@ -38,8 +38,16 @@ describe('bearer tokens', () => {
   it.each([
     [
       'a forged signature',
-      async () =>
-        (await svc.issue({ sub: 'u', sid: 's' })).token.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')),
+      // Flip a signature character whose 6 bits all count: the last base64url character of a
+      // 32-byte HMAC carries 2 padding bits, so changing only those can decode to the same bytes.
+      async () => {
+        const [h, p, sig] = (await svc.issue({ sub: 'u', sid: 's' })).token.split('.') as [
+          string,
+          string,
+          string,
+        ];
+        return `${h}.${p}.${sig[0] === 'A' ? 'Q' : 'A'}${sig.slice(1)}`;
+      },
     ],
     [
       'another key',
