@@ -40,8 +40,12 @@ export const FORBIDDEN_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
   TS.JPEG_LS_NEAR_LOSSLESS,
 ]);
 
-/** Transfer syntaxes the gateway may ask Orthanc to produce (`*` = as stored). */
-export const FORWARDABLE_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
+/**
+ * Transfer syntaxes the gateway may ask Orthanc to produce (`*` = as stored), in the server's
+ * order of preference when a client's q-values tie. Negotiation offers exactly these, so an
+ * offered syntax can never fail the forwarding guard below.
+ */
+const FORWARDABLE_IN_ORDER: readonly string[] = [
   AS_STORED,
   TS.EXPLICIT_LE,
   TS.IMPLICIT_LE,
@@ -51,7 +55,8 @@ export const FORWARDABLE_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
   TS.JPEG_2000_LOSSLESS,
   TS.JPEG_2000,
   TS.RLE,
-]);
+];
+export const FORWARDABLE_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set(FORWARDABLE_IN_ORDER);
 
 /** True if `ts` may be sent to Orthanc. A last guard for callers that build requests by hand. */
 export function isForwardableTransferSyntax(ts: string): boolean {
@@ -226,17 +231,6 @@ const DEFAULT_TS: Record<string, string> = {
   'image/dicom-rle': TS.RLE,
 };
 
-const DICOM_SYNTAXES = [
-  AS_STORED,
-  TS.EXPLICIT_LE,
-  TS.IMPLICIT_LE,
-  TS.JPEG_BASELINE,
-  TS.JPEG_LOSSLESS_P14,
-  TS.JPEG_LOSSLESS_SV1,
-  TS.JPEG_2000_LOSSLESS,
-  TS.JPEG_2000,
-  TS.RLE,
-];
 
 const mp = (mediaType: string, transferSyntax: string, storedOnly?: true): Candidate =>
   storedOnly
@@ -264,7 +258,7 @@ const PIXEL_CANDIDATES: Candidate[] = [
  */
 const CANDIDATES: Record<WadoResourceKind, Candidate[]> = {
   instance: [
-    ...DICOM_SYNTAXES.map((ts) => mp('application/dicom', ts)),
+    ...FORWARDABLE_IN_ORDER.map((ts) => mp('application/dicom', ts)),
     mp('application/dicom', TS.JPEG_LS_LOSSLESS, true),
     mp('application/dicom', TS.JPEG_LS_NEAR_LOSSLESS, true),
   ],
