@@ -231,7 +231,6 @@ const DEFAULT_TS: Record<string, string> = {
   'image/dicom-rle': TS.RLE,
 };
 
-
 const mp = (mediaType: string, transferSyntax: string, storedOnly?: true): Candidate =>
   storedOnly
     ? { mediaType, multipart: true, transferSyntax, storedOnly }
