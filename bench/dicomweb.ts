@@ -45,7 +45,7 @@ import { buildMultipartRelated } from '../server/src/dicomweb/multipart.js';
 import { nameWords } from '../server/src/index/indexer.js';
 import { foldForSearch } from '../server/src/index/name-folding.js';
 import { startTestStack } from '../tests/helpers/global-setup.js';
-import type { StackInfo } from '../tests/helpers/stack-info.js';
+import { serviceEnv } from '../tests/helpers/stack-env.js';
 import { tinyDicom } from '../tests/helpers/tiny-dicom.js';
 import { MODS, randomName, rng } from './lib/vietnamese-names.js';
 
@@ -115,20 +115,6 @@ function startProcess(name: string, script: string, procEnv: Record<string, stri
         });
         child.kill('SIGTERM');
       }),
-  };
-}
-
-function serviceEnv(s: StackInfo): Record<string, string> {
-  return {
-    REDIS_URL: s.redisUrl,
-    ORTHANC_URL: s.orthanc.url,
-    ORTHANC_USERNAME: s.orthanc.username,
-    ORTHANC_PASSWORD: s.orthanc.password,
-    S3_ENDPOINT: s.s3.endpoint,
-    S3_ACCESS_KEY: s.s3.accessKey,
-    S3_SECRET_KEY: s.s3.secretKey,
-    S3_BUCKET: s.s3.bucket,
-    S3_REGION: s.s3.region,
   };
 }
 

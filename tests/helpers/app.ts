@@ -11,59 +11,15 @@ import { createClients } from '../../server/src/clients.js';
 import { type GatewayConfig, loadGatewayConfig } from '../../server/src/config.js';
 import { type Db, openDb } from '../../server/src/db/client.js';
 import { createLogger } from '../../server/src/logger.js';
+import { ADMIN_PASSWORD, gatewayEnv } from './stack-env.js';
 import type { StackInfo } from './stack-info.js';
-
-export const ADMIN_PASSWORD = 'admin-test-password';
 
 export function stack(): StackInfo {
   return inject('stack');
 }
 
-export function gatewayEnv(
-  s: StackInfo,
-  overrides: Record<string, string | undefined> = {},
-): Record<string, string | undefined> {
-  return {
-    RADLINK_DATA: s.dataDir,
-    RADLINK_TOKEN_SECRET: 'test-token-secret-0123456789abcdef0123456789',
-    RADLINK_ADMIN_PASSWORD: ADMIN_PASSWORD,
-    RADLINK_LOG_LEVEL: 'info',
-    RADLINK_VIEWER_DIR: join(s.dataDir, 'no-viewer'),
-    REDIS_URL: s.redisUrl,
-    ORTHANC_URL: s.orthanc.url,
-    ORTHANC_USERNAME: s.orthanc.username,
-    ORTHANC_PASSWORD: s.orthanc.password,
-    S3_ENDPOINT: s.s3.endpoint,
-    S3_ACCESS_KEY: s.s3.accessKey,
-    S3_SECRET_KEY: s.s3.secretKey,
-    S3_BUCKET: s.s3.bucket,
-    S3_REGION: s.s3.region,
-    ...overrides,
-  };
-}
-
-/** Environment for the workers process (or startWorkers in-process) against the same stack. */
-export function workersEnv(s: StackInfo, overrides: Record<string, string> = {}): Record<string, string> {
-  const g = gatewayEnv(s);
-  const keys = [
-    'REDIS_URL',
-    'ORTHANC_URL',
-    'ORTHANC_USERNAME',
-    'ORTHANC_PASSWORD',
-    'S3_ENDPOINT',
-    'S3_ACCESS_KEY',
-    'S3_SECRET_KEY',
-    'S3_BUCKET',
-    'S3_REGION',
-  ];
-  return {
-    RADLINK_DATA: s.dataDir,
-    RADLINK_LOG_LEVEL: 'info',
-    RADLINK_WORKERS: 'archive',
-    ...Object.fromEntries(keys.map((k) => [k, g[k]!])),
-    ...overrides,
-  };
-}
+// Environment builders live in stack-env.ts (no vitest import: benchmarks use them too).
+export { ADMIN_PASSWORD, gatewayEnv, workersEnv } from './stack-env.js';
 
 export interface TestApp {
   app: FastifyInstance;
