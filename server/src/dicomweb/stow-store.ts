@@ -98,7 +98,10 @@ export async function storeInstance(
       // 2. In Orthanc but not (yet) indexed, e.g. a C-STORE the change feed has not reached.
       for (const orthancId of await orthancInstancesOf(app.orthanc, v.sopInstanceUid)) {
         if ((await storedSha256(app.orthanc, orthancId)) !== sha256) return duplicate;
-        await app.indexer.indexOrthancInstance(orthancId, attribution(ctx, sha256, bytes.length));
+        await app.indexer.indexOrthancInstance(
+          orthancId,
+          attribution(ctx, sha256, bytes.length, v.transferSyntaxUid),
+        );
         return stored(true);
       }
       // 3. Store.
@@ -118,7 +121,10 @@ export async function storeInstance(
         return duplicate;
       }
       try {
-        await app.indexer.indexOrthancInstance(answer.ID, attribution(ctx, sha256, bytes.length));
+        await app.indexer.indexOrthancInstance(
+          answer.ID,
+          attribution(ctx, sha256, bytes.length, v.transferSyntaxUid),
+        );
       } catch (err) {
         if (created) await removeFromOrthanc(app, answer.ID);
         app.log.error({ err, orthancId: answer.ID }, 'STOW: indexing failed; instance removed from Orthanc');
@@ -137,8 +143,14 @@ export async function storeInstance(
   }
 }
 
-function attribution(ctx: StoreContext, sha256: string, sizeBytes: number) {
-  return { facilityId: ctx.principal.facilityId, source: 'stow' as const, sha256, sizeBytes };
+function attribution(ctx: StoreContext, sha256: string, sizeBytes: number, transferSyntaxUid: string) {
+  return {
+    facilityId: ctx.principal.facilityId,
+    source: 'stow' as const,
+    sha256,
+    sizeBytes,
+    transferSyntaxUid,
+  };
 }
 
 /** A study that exists must be in the caller's scope; a new study is theirs to create. */

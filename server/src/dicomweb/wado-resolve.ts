@@ -85,9 +85,9 @@ export async function indexedInstances(
 }
 
 /**
- * The stored transfer syntax decides whether stored bytes can be served as negotiated; rows
- * indexed without it (the file meta group is not in Orthanc's tag list) learn it from Orthanc's
- * instance metadata once, and the row is completed so the next request needs no round trip.
+ * The stored transfer syntax decides whether stored bytes can be served as negotiated. The
+ * indexer records it (from STOW's parse or Orthanc's instance metadata); a row that still lacks
+ * it (Orthanc had no TransferSyntax metadata) learns it here once, and the row is completed.
  */
 async function backfillTransferSyntax(
   request: FastifyRequest,

@@ -298,8 +298,14 @@ export class ChangeFeed {
     );
     const origin = meta.Origin ?? '';
     const aet = (meta.RemoteAET ?? '').trim();
+    const transferSyntaxUid = /^[0-9.]{1,64}$/.test(meta.TransferSyntax ?? '') ? meta.TransferSyntax! : null;
     if (origin === 'DicomProtocol' && aet) {
-      return { facilityId: await this.o.facilities.facilityOfAeTitle(aet), source: 'dimse', sourceAet: aet };
+      return {
+        facilityId: await this.o.facilities.facilityOfAeTitle(aet),
+        source: 'dimse',
+        sourceAet: aet,
+        transferSyntaxUid,
+      };
     }
     // Plugins/Lua output and REST uploads made directly to Orthanc (not through STOW, which indexes
     // with its uploader's facility before the feed sees the instance).
@@ -307,6 +313,7 @@ export class ChangeFeed {
       facilityId: null,
       source: origin === 'Plugins' || origin === 'Lua' ? 'derived' : 'rest',
       sourceAet: aet || null,
+      transferSyntaxUid,
     };
   }
 

@@ -45,6 +45,12 @@ export interface Attribution {
   sourceAet?: string | null;
   sha256?: string | null;
   sizeBytes?: number | null;
+  /**
+   * The stored transfer syntax (file meta group 0002,0010), which Orthanc's tag list omits; the
+   * caller knows it (STOW parsed the part, the change feed has the instance's Orthanc metadata),
+   * and WADO negotiation needs it on every retrieval.
+   */
+  transferSyntaxUid?: string | null;
 }
 
 export interface IndexedInstance {
@@ -170,7 +176,8 @@ export class Indexer {
     ids: { studyUid: string; sopInstanceUid: string },
     a: Attribution,
   ): Promise<void> {
-    if (a.source === 'rest' && !a.facilityId && !a.sha256 && a.sizeBytes == null) return;
+    if (a.source === 'rest' && !a.facilityId && !a.sha256 && a.sizeBytes == null && !a.transferSyntaxUid)
+      return;
     await this.db.tx(async (q) => {
       if (a.facilityId) {
         await q.query(
@@ -180,11 +187,20 @@ export class Indexer {
       }
       await q.query(
         `UPDATE instances SET source = CASE WHEN source = 'rest' THEN $2 ELSE source END,
-                sha256 = COALESCE(sha256, $3), size_bytes = COALESCE(size_bytes, $4), source_aet = COALESCE(source_aet, $5)
+                sha256 = COALESCE(sha256, $3), size_bytes = COALESCE(size_bytes, $4), source_aet = COALESCE(source_aet, $5),
+                transfer_syntax_uid = COALESCE(transfer_syntax_uid, $6)
           WHERE sop_instance_uid = $1
             AND ((source = 'rest' AND $2 <> 'rest') OR (sha256 IS NULL AND $3::text IS NOT NULL)
-                 OR (size_bytes IS NULL AND $4::bigint IS NOT NULL) OR (source_aet IS NULL AND $5::text IS NOT NULL))`,
-        [ids.sopInstanceUid, a.source, a.sha256 ?? null, a.sizeBytes ?? null, a.sourceAet ?? null],
+                 OR (size_bytes IS NULL AND $4::bigint IS NOT NULL) OR (source_aet IS NULL AND $5::text IS NOT NULL)
+                 OR (transfer_syntax_uid IS NULL AND $6::text IS NOT NULL))`,
+        [
+          ids.sopInstanceUid,
+          a.source,
+          a.sha256 ?? null,
+          a.sizeBytes ?? null,
+          a.sourceAet ?? null,
+          a.transferSyntaxUid ?? null,
+        ],
       );
     });
   }
@@ -294,9 +310,7 @@ export class Indexer {
         orthanc.instance,
         str(ds, '00080016'),
         int(ds, '00200013'),
-        typeof tags['0002,0010'] === 'string'
-          ? (tags['0002,0010'] as string).trim().replace(/\0+$/, '')
-          : null,
+        a.transferSyntaxUid ?? null,
         int(ds, '00280008') ?? 1,
         int(ds, '00280010'),
         int(ds, '00280011'),
