@@ -15,6 +15,3 @@ export type Role = (typeof ROLES)[number];
 /** Vietnamese facility tiers, highest first: requests for reads go up, reports come down. */
 export const FACILITY_TIERS = ['central', 'provincial', 'district', 'commune'] as const;
 export type FacilityTier = (typeof FACILITY_TIERS)[number];
-
-/** Roles whose members work with patient images (used by the DICOMweb access rules). */
-export const CLINICAL_ROLES: readonly Role[] = ['facility_admin', 'radiologist', 'referring_doctor'];

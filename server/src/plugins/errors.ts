@@ -49,7 +49,7 @@ function mapFastifyError(err: FastifyError): { code: ErrorCode; message: string 
   return { code: 'RADLINK_INTERNAL', message: ERRORS.RADLINK_INTERNAL.message };
 }
 
-export function sendError(
+function sendError(
   reply: FastifyReply,
   request: FastifyRequest,
   code: ErrorCode,
