@@ -160,7 +160,6 @@ export class Indexer {
         ids,
         { instance: orthancInstanceId, ...orthancIdsOf(patientIdRaw, studyUid, seriesUid) },
         attribution,
-        tags,
       ),
     );
     if (created) await this.offerArchive({ ...ids, orthancId: orthancInstanceId });
@@ -228,7 +227,6 @@ export class Indexer {
     ids: { studyUid: string; seriesUid: string; sopInstanceUid: string },
     orthanc: { instance: string; series: string; study: string },
     a: Attribution,
-    tags: Record<string, unknown>,
   ): Promise<boolean> {
     const parts = splitByLevel(ds);
     const patientName = str(ds, '00100010');

@@ -49,12 +49,7 @@ function mapFastifyError(err: FastifyError): { code: ErrorCode; message: string 
   return { code: 'RADLINK_INTERNAL', message: ERRORS.RADLINK_INTERNAL.message };
 }
 
-function sendError(
-  reply: FastifyReply,
-  request: FastifyRequest,
-  code: ErrorCode,
-  message: string,
-): void {
+function sendError(reply: FastifyReply, request: FastifyRequest, code: ErrorCode, message: string): void {
   const body: ErrorBody = { code, message, statusCode: ERRORS[code].statusCode, requestId: request.id };
   void reply.code(body.statusCode).type('application/json; charset=utf-8').send(body);
 }
