@@ -22,9 +22,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../contracts/config.js';
-import { DEMO_ADMIN_PASSWORD } from './demo/logins.js';
+import { DEMO_ADMIN_PASSWORD, DEMO_LOGINS } from './demo/logins.js';
 import { reapLeftovers } from './services/leftovers.js';
 import { startOrthanc } from './services/orthanc.js';
 import { REPO_ROOT } from './services/paths.js';
@@ -73,33 +72,11 @@ async function pickPort(
   return port;
 }
 
-/** scripts/demo/logins.ts's DEMO_LOGINS entries, read loosely: only what is printed. */
-interface DemoLogin {
-  username: string;
-  password: string;
-  role: string;
-  facility?: string | null;
-  facilityId?: string | null;
-  displayName?: string;
-}
-
-async function demoLogins(): Promise<DemoLogin[]> {
-  const file = join(REPO_ROOT, 'scripts/demo/logins.ts');
-  if (!existsSync(file)) return [];
-  try {
-    const mod = (await import(pathToFileURL(file).href)) as { DEMO_LOGINS?: DemoLogin[] };
-    return mod.DEMO_LOGINS ?? [];
-  } catch (err) {
-    say(`cannot read demo logins: ${(err as Error).message}`);
-    return [];
-  }
-}
-
 /** Runs the demo loader once per data directory; failure is reported, not fatal. */
 async function loadDemoOnce(cfg: StartConfig, dataDir: string, env: NodeJS.ProcessEnv): Promise<void> {
   const marker = join(dataDir, 'demo-loaded');
   const loader = join(REPO_ROOT, 'scripts/demo/load.ts');
-  if (existsSync(marker) || !existsSync(loader)) return;
+  if (existsSync(marker)) return;
   if (!cfg.RADLINK_DEMO) return;
   say('first run: loading the demo data (scripts/demo/load.ts) …');
   const code = await new Promise<number>((resolveCode) => {
@@ -266,10 +243,6 @@ async function main(): Promise<void> {
     );
 
     const serverEntry = join(REPO_ROOT, 'server/src/server.ts');
-    if (!existsSync(serverEntry)) {
-      say(`${serverEntry} does not exist yet: the services run without a gateway (Ctrl-C to stop)`);
-      return;
-    }
     const gatewayUrl = `http://${LOOPBACK}:${gatewayPort}`;
     // The backing services, as the gateway and the workers both read them (contracts SERVICE_KEYS).
     const serviceEnv = {
@@ -341,7 +314,7 @@ async function main(): Promise<void> {
 
     const publicUrl = cfg.RADLINK_PUBLIC_URL || `http://localhost:${gatewayPort}`;
     // Demo accounts exist only once the loader ran; they may replace the generated admin password.
-    const logins = existsSync(join(dataDir, 'demo-loaded')) ? await demoLogins() : [];
+    const logins = existsSync(join(dataDir, 'demo-loaded')) ? DEMO_LOGINS : [];
     console.log('');
     say(`RadLink is running at ${publicUrl}/`);
     if (!logins.some((l) => l.username === 'admin')) {
@@ -352,7 +325,7 @@ async function main(): Promise<void> {
       );
     }
     for (const l of logins) {
-      const where = l.facility ?? l.facilityId ?? null;
+      const where = l.facilityId;
       say(
         `  ${l.username} / ${l.password}   (${l.role}${where ? `, ${where}` : ''}${l.displayName ? ` — ${l.displayName}` : ''})`,
       );

@@ -40,7 +40,8 @@ function start(): Promise<void> {
   });
   return new Promise((resolve, reject) => {
     const timer = setInterval(() => {
-      if (output.includes('RadLink is running at')) {
+      // The banner's last line: the URL and the logins above it arrive in earlier chunks.
+      if (output.includes('Ctrl-C to stop')) {
         clearInterval(timer);
         resolve();
       }
