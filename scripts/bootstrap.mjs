@@ -104,7 +104,25 @@ function ensureNpmDependencies() {
 }
 
 /** Runs scripts/start.ts in the foreground, passing signals through; exits with its code. */
+/**
+ * Builds the browser viewer (viewer/ → viewer/dist, served by the gateway at `/`). Always rebuilt:
+ * a few seconds, and a stale bundle after a `git pull` would be worse than the wait.
+ */
+function buildViewer() {
+  const t0 = Date.now();
+  const code = run(join(ROOT, 'node_modules', '.bin', 'vite'), [
+    'build',
+    '--config',
+    join(ROOT, 'viewer', 'vite.config.ts'),
+    '--logLevel',
+    'warn',
+  ]);
+  if (code !== 0) fail('the viewer build failed (see above)');
+  say(`viewer built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
 function start() {
+  buildViewer();
   // `node --import tsx` (not the tsx CLI, which forks a second process): one child to signal.
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/start.ts')], {
     cwd: ROOT,
@@ -185,6 +203,11 @@ async function test() {
   // Static checks first: strict TypeScript over the whole tree, then Biome's lint and format.
   for (const [name, cmd, args] of [
     ['typecheck', join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json', '--noEmit']],
+    [
+      'typecheck viewer',
+      join(ROOT, 'node_modules', '.bin', 'tsc'),
+      ['-p', 'viewer/tsconfig.json', '--noEmit'],
+    ],
     ['lint', join(ROOT, 'node_modules', '.bin', 'biome'), ['check', '.']],
   ]) {
     const t0 = Date.now();
@@ -196,6 +219,9 @@ async function test() {
       process.exit(1);
     }
   }
+  // The e2e tier drives the built viewer, so it is built before any tier (and a broken build
+  // stops the run here, once, rather than as a cascade of browser failures).
+  buildViewer();
   for (const tier of TEST_TIERS) {
     const t0 = Date.now();
     say(`tier ${tier} …`);
