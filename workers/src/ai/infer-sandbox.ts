@@ -1,130 +1,103 @@
 /**
- * BullMQ sandboxed processor for the inference stage (default export `(job) => result`).
- * BullMQ runs this file in a child process (or worker thread), so onnxruntime's `run` — seconds
- * of CPU — never blocks the event loop of the process that renews job locks.
+ * Stage 3, preprocess + infer: a BullMQ sandboxed processor (default export), run in a child
+ * process so onnxruntime's `run` — seconds of CPU — never blocks the event loop of the process
+ * that renews job locks. Reads the volume from the work store, resamples and normalises it as
+ * the manifest says, runs the MONAI-style sliding window and leaves the activated output (on
+ * the model's grid, small) in the work store for post-processing.
  *
- * Per process state (this module's lifetime is the sandbox process's): one SessionCache and the
- * validated models, loaded on first use. Failures that retrying cannot fix (unknown model,
- * refused geometry, undecodable pixels, series not found) throw UnrecoverableError with the
- * reason; Orthanc being unreachable or 5xx throws a plain Error so BullMQ retries with backoff.
+ * Per-process state (this module lives as long as the sandbox process): one SessionCache — one
+ * onnxruntime session per model, single-threaded (session-cache.ts) — and the validated models.
+ * Failures retrying cannot fix (invalid or missing model) throw UnrecoverableError.
  *
- * The worker registering this file must let the child load TypeScript, e.g.
+ * The worker registering this file lets the child load TypeScript:
  *   new Worker(queue, pathToThisFile, { workerForkOptions: { execArgv: ['--import', 'tsx'] } })
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { type SandboxedJob, UnrecoverableError } from 'bullmq';
 import { loadConfig } from '../../../contracts/config.js';
+import type { InferJobData } from '../../../contracts/jobs.js';
 import { WorkersConfigSchema } from '../config.js';
-import type { InferJobData, InferJobResult } from './infer-job.js';
-import { decodeFiles, type LoadedSeries, loadSeriesFromOrthanc, SeriesLoadError } from './load-series.js';
 import { type LoadedModel, loadModel, ModelValidationError } from './manifest.js';
-import { runModel } from './run-model.js';
-import { selectSeries } from './select-series.js';
+import { ModelSource, ModelUnavailable } from './model-source.js';
+import { onnxPredictor } from './onnx-predictor.js';
+import { inferOnVolume } from './run-model.js';
+import { s3Client } from './s3.js';
 import { SessionCache } from './session-cache.js';
-import { buildVolume, VolumeError } from './volume.js';
+import { advance, previousState, type RunState, WORK } from './stage-common.js';
+import type { VolumeMeta } from './stage-volume.js';
+import { decodeFloats, encodeFloats } from './volume-codec.js';
+import { WorkStore } from './work-store.js';
 
-/** The keys this stage needs (validated once per process; a missing key fails every job clearly). */
 const InferConfigSchema = Type.Pick(WorkersConfigSchema, [
+  'RADLINK_DATA',
   'RADLINK_MODELS_DIR',
-  'ORTHANC_URL',
-  'ORTHANC_USERNAME',
-  'ORTHANC_PASSWORD',
+  'S3_ENDPOINT',
+  'S3_REGION',
+  'S3_ACCESS_KEY',
+  'S3_SECRET_KEY',
+  'S3_BUCKET',
 ]);
 
+let state: { work: WorkStore; models: ModelSource } | undefined;
 const sessions = new SessionCache();
-const models = new Map<string, Promise<LoadedModel>>();
+const loaded = new Map<string, Promise<LoadedModel>>();
 
-function model(dir: string, id: string, version: string): Promise<LoadedModel> {
-  const key = `${id}/${version}`;
-  let m = models.get(key);
-  if (!m) {
-    m = loadModel(join(dir, id, version), sessions);
-    m.catch(() => models.delete(key));
-    models.set(key, m);
-  }
-  return m;
-}
-
-async function loadSeries(
-  data: InferJobData,
-  cfg: { ORTHANC_URL: string; ORTHANC_USERNAME: string; ORTHANC_PASSWORD: string },
-): Promise<LoadedSeries> {
-  if (data.sourceDir) {
-    const dir = data.sourceDir;
-    const files = readdirSync(dir)
-      .filter((f) => !f.startsWith('.'))
-      .sort()
-      .map((f) => new Uint8Array(readFileSync(join(dir, f))));
-    return decodeFiles(files);
-  }
-  return loadSeriesFromOrthanc(
-    { url: cfg.ORTHANC_URL, username: cfg.ORTHANC_USERNAME, password: cfg.ORTHANC_PASSWORD },
-    data.seriesUid,
-  );
-}
-
-export default async function infer(
-  job: SandboxedJob<InferJobData, InferJobResult>,
-): Promise<InferJobResult> {
-  const data = job.data;
-  const cfg = loadConfig('ai-infer', InferConfigSchema);
-  const t0 = performance.now();
-  let loaded: LoadedModel;
-  try {
-    loaded = await model(cfg.RADLINK_MODELS_DIR, data.modelId, data.modelVersion);
-  } catch (err) {
-    if (err instanceof ModelValidationError) throw new UnrecoverableError(err.message);
-    throw err;
-  }
-  const m = loaded.manifest;
-  await job.updateProgress({ stage: 'fetch', percent: 5 });
-  let series: LoadedSeries;
-  try {
-    series = await loadSeries(data, cfg);
-  } catch (err) {
-    if (err instanceof SeriesLoadError && !err.transient)
-      throw new UnrecoverableError(`${err.code}: ${err.message}`);
-    throw err;
-  }
-  const t1 = performance.now();
-  const base = {
-    studyUid: data.studyUid,
-    seriesUid: data.seriesUid,
-    modelId: m.id,
-    modelVersion: m.version,
-    label: m.label,
-  };
-  const sel = selectSeries({ ...series.attributes, imageCount: series.slices.length }, m.seriesSelection);
-  if (!sel.selected)
-    return {
-      ...base,
-      selected: false,
-      notSelectedReasons: sel.reasons,
-      findings: [],
-      alert: null,
-      volume: null,
-      timings: { fetchMs: t1 - t0 },
+function setup() {
+  if (!state) {
+    const cfg = loadConfig('ai-infer', InferConfigSchema);
+    const s3 = s3Client(cfg);
+    state = {
+      work: new WorkStore(s3, cfg.S3_BUCKET),
+      models: new ModelSource({
+        modelsDir: cfg.RADLINK_MODELS_DIR,
+        cacheDir: join(cfg.RADLINK_DATA, 'tmp', 'ai-models'),
+        s3,
+        bucket: cfg.S3_BUCKET,
+      }),
     };
-  await job.updateProgress({ stage: 'volume', percent: 25 });
-  let volume: ReturnType<typeof buildVolume>;
+  }
+  return state;
+}
+
+async function model(d: InferJobData): Promise<LoadedModel> {
+  const key = `${d.modelId}/${d.modelVersion}/${d.modelSha256}`;
+  let m = loaded.get(key);
+  if (!m) {
+    m = setup()
+      .models.dir(d.modelId, d.modelVersion, d.modelSha256)
+      .then((dir) => loadModel(dir, sessions));
+    m.catch(() => loaded.delete(key));
+    loaded.set(key, m);
+  }
   try {
-    volume = buildVolume(series.slices);
+    return await m;
   } catch (err) {
-    if (err instanceof VolumeError) throw new UnrecoverableError(`${err.code}: ${err.message}`);
+    if (err instanceof ModelValidationError || (err instanceof ModelUnavailable && !err.transient))
+      throw new UnrecoverableError(err.message);
     throw err;
   }
-  await job.updateProgress({ stage: 'infer', percent: 35 });
-  const r = await runModel(loaded, volume);
-  await job.updateProgress({ stage: 'done', percent: 100 });
-  return {
-    ...base,
-    selected: true,
-    notSelectedReasons: [],
-    findings: r.findings,
-    alert: r.alert,
-    volume: { dims: volume.dims, spacing: volume.spacing },
-    timings: { fetchMs: t1 - t0, ...r.timings, totalMs: performance.now() - t0 },
-  };
+}
+
+export default async function infer(job: SandboxedJob<InferJobData, RunState>): Promise<RunState> {
+  const started = Date.now();
+  const prev = await previousState(job);
+  if (!prev.selected) return advance(job, 'infer', prev, started);
+  const d = job.data;
+  const { work } = setup();
+  const m = await model(d);
+  await job.updateProgress({ stage: 'infer', percent: 30 });
+  const meta = await work.getJson<VolumeMeta>(work.key(d.runId, d.attempt, WORK.volumeMeta));
+  const data = decodeFloats(await work.getBytes(work.key(d.runId, d.attempt, WORK.volume)));
+  const manifest = m.manifest;
+  const o = await inferOnVolume(
+    manifest,
+    onnxPredictor(m.session, manifest.input.name, manifest.output.name),
+    { ...meta.geometry, data },
+  );
+  const { data: _input, ...prepared } = o.prepared;
+  await work.putBytes(work.key(d.runId, d.attempt, WORK.output), encodeFloats(o.output));
+  await work.putJson(work.key(d.runId, d.attempt, WORK.outputMeta), { channels: o.channels, prepared });
+  await job.updateProgress({ stage: 'infer', percent: 70 });
+  return advance(job, 'infer', prev, started, { inferenceMs: o.networkMs });
 }

@@ -47,6 +47,10 @@ export class SeriesLoadError extends Error {
 export interface LoadedSeries {
   attributes: SeriesAttributes;
   slices: DecodedSlice[];
+  /** SOPInstanceUID of each slice, in the same order (SEG derivation, finding references). */
+  sopInstanceUids: string[];
+  /** Orthanc instance ids, in the same order (empty when decoded from files). */
+  orthancIds: string[];
   /** How many instances Orthanc had to decode (compressed transfer syntaxes). */
   transcoded: number;
 }
@@ -175,6 +179,8 @@ export async function loadSeriesFromOrthanc(
   return {
     attributes: results[0]!.attributes,
     slices: results.map((r) => r.slice),
+    sopInstanceUids: results.map((r) => r.attributes.sopInstanceUid),
+    orthancIds: instances.map((i) => i.ID),
     transcoded: results.filter((r) => r.transcoded).length,
   };
 }
@@ -190,5 +196,11 @@ export function decodeFiles(files: readonly Uint8Array[]): LoadedSeries {
       throw err;
     }
   });
-  return { attributes: decoded[0]!.attributes, slices: decoded.map((d) => d.slice), transcoded: 0 };
+  return {
+    attributes: decoded[0]!.attributes,
+    slices: decoded.map((d) => d.slice),
+    sopInstanceUids: decoded.map((d) => d.attributes.sopInstanceUid),
+    orthancIds: [],
+    transcoded: 0,
+  };
 }

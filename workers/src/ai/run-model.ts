@@ -11,7 +11,7 @@ import { type Finding, findingsFromProbabilities } from './postprocess.js';
 import { prepareInput } from './prepare.js';
 import { resampleBack } from './resample.js';
 import { type PatchPredictor, slidingWindowInference } from './sliding-window.js';
-import type { Volume } from './volume.js';
+import type { Geometry, Volume } from './volume.js';
 
 export interface ModelRunResult {
   modelId: string;
@@ -48,12 +48,24 @@ export function applyActivation(
   }
 }
 
-/** Run with an explicit predictor (tests use this with fakes); `runModel` wires onnxruntime. */
-export async function runWithPredictor(
+/** The network's output on the model grid (`prepared`), activation applied. */
+export interface ModelOutput {
+  output: Float32Array;
+  channels: number;
+  /** The resampled, preprocessed input's geometry (its data is the network input). */
+  prepared: Volume;
+  prepareMs: number;
+  inferenceMs: number;
+  networkMs: number;
+  windows: number;
+}
+
+/** Preprocess + sliding window + activation: the inference stage's half of a run. */
+export async function inferOnVolume(
   manifest: ModelManifest,
   predict: PatchPredictor,
   volume: Volume,
-): Promise<ModelRunResult> {
+): Promise<ModelOutput> {
   const t0 = performance.now();
   const prepared = prepareInput(volume, manifest.input);
   const t1 = performance.now();
@@ -68,7 +80,28 @@ export async function runWithPredictor(
       `the model produced ${channels} channels, its manifest lists ${manifest.output.channels.length}`,
     );
   applyActivation(output, channels, manifest.output.activation);
-  const t2 = performance.now();
+  return {
+    output,
+    channels,
+    prepared,
+    prepareMs: t1 - t0,
+    inferenceMs: performance.now() - t1,
+    networkMs: stats.predictMs,
+    windows: stats.windows,
+  };
+}
+
+/**
+ * Probabilities on the model grid → back on the series grid → findings, label map and alert:
+ * the post-processing stage's half of a run. `prepared` needs only its geometry.
+ */
+export function findingsOnVolume(
+  manifest: ModelManifest,
+  output: Float32Array,
+  channels: number,
+  prepared: Geometry,
+  volume: Volume,
+): { findings: Finding[]; alert: AlertDecision; labelMap: Uint16Array } {
   const back = resampleBack(output, prepared, volume, 'linear', channels);
   const n = volume.data.length;
   const findings: Finding[] = [];
@@ -86,19 +119,30 @@ export async function runWithPredictor(
     for (const f of r.findings) findings.push({ ...f, index: f.index + offset });
     for (let q = 0; q < n; q++) if (r.labelMap[q]! > 0) labelMap[q] = r.labelMap[q]! + offset;
   }
-  const t3 = performance.now();
+  return { findings, alert: evaluateAlert(findings, manifest.alert), labelMap };
+}
+
+/** Run with an explicit predictor (tests use this with fakes); `runModel` wires onnxruntime. */
+export async function runWithPredictor(
+  manifest: ModelManifest,
+  predict: PatchPredictor,
+  volume: Volume,
+): Promise<ModelRunResult> {
+  const o = await inferOnVolume(manifest, predict, volume);
+  const t2 = performance.now();
+  const r = findingsOnVolume(manifest, o.output, o.channels, o.prepared, volume);
   return {
     modelId: manifest.id,
     modelVersion: manifest.version,
-    findings,
-    alert: evaluateAlert(findings, manifest.alert),
-    labelMap,
+    findings: r.findings,
+    alert: r.alert,
+    labelMap: r.labelMap,
     timings: {
-      prepareMs: t1 - t0,
-      inferenceMs: t2 - t1,
-      networkMs: stats.predictMs,
-      windows: stats.windows,
-      postprocessMs: t3 - t2,
+      prepareMs: o.prepareMs,
+      inferenceMs: o.inferenceMs,
+      networkMs: o.networkMs,
+      windows: o.windows,
+      postprocessMs: performance.now() - t2,
     },
   };
 }
