@@ -1,7 +1,7 @@
 /**
  * The modality path with real DCMTK tools against Orthanc's DIMSE port: a C-STORE from a
  * facility's AE title is indexed (attributed to that facility), archived to S3 with a verified
- * checksum and thumbnailed within 10 s; C-FIND is refused (Orthanc's own index is not scoped
+ * checksum and thumbnailed by the thumbnails worker within 10 s; C-FIND is refused (Orthanc's own index is not scoped
  * by facility, so modalities must not query it); and when Orthanc dies the gateway answers 503
  * with a reason and recovers by itself once the supervisor has restarted it.
  */
@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RENDERED_BY_META, thumbnailKey } from '../../imaging/thumbnail.js';
 import { loadWorkersConfig } from '../../workers/src/config.js';
 import { type RunningWorkers, startWorkers } from '../../workers/src/main.js';
 import { bearer, buildTestApp, stack, type TestApp, workersEnv } from '../helpers/app.js';
@@ -52,7 +53,12 @@ beforeAll(async () => {
     { level: 'info' },
     pino.destination({ dest: join(stack().logDir, 'workers-dimse-test.log'), mkdir: true, sync: true }),
   );
-  workers = await startWorkers(loadWorkersConfig(workersEnv(stack(), { RADLINK_QUEUE_PREFIX: prefix })), log);
+  workers = await startWorkers(
+    loadWorkersConfig(
+      workersEnv(stack(), { RADLINK_QUEUE_PREFIX: prefix, RADLINK_WORKERS: 'archive,thumbnails' }),
+    ),
+    log,
+  );
 });
 afterAll(async () => {
   await workers?.close();
@@ -115,13 +121,27 @@ describe('DIMSE modality path', () => {
     expect(stat.size).toBe(stored.length);
     expect(stored.includes(inst.pixels.subarray(0, 256))).toBe(true);
 
+    // The thumbnail is pre-rendered by the thumbnails worker (StableSeries → job), not by the
+    // gateway on request: the object appears in S3 before anyone asked for it, marked by its
+    // renderer, and the gateway's first answer is a cache hit with those very bytes.
+    const key = thumbnailKey(inst.seriesUid, t.config.RADLINK_THUMBNAIL_SIZE);
+    const cached = await waitFor(
+      async () => t.app.s3.client.statObject(t.app.s3.bucket, key),
+      10_000 - (Date.now() - t0),
+    );
+    expect(cached.metaData[RENDERED_BY_META]).toBe('thumbnails-worker');
     const thumb = await t.app.inject({
       method: 'GET',
       url: `/dicom-web/studies/${inst.studyUid}/series/${inst.seriesUid}/thumbnail`,
       headers: { ...bearer(doctor), accept: 'image/jpeg' },
     });
     expect(thumb.statusCode, thumb.body).toBe(200);
-    expect((await sharp(thumb.rawPayload).metadata()).format).toBe('jpeg');
+    expect(thumb.headers['x-radlink-cache']).toBe('hit');
+    expect(thumb.headers.etag).toBe(`"${cached.etag.replace(/"/g, '')}"`);
+    expect(createHash('md5').update(thumb.rawPayload).digest('hex')).toBe(cached.etag.replace(/"/g, ''));
+    const meta = await sharp(thumb.rawPayload).metadata();
+    expect(meta.format).toBe('jpeg');
+    expect(Math.max(meta.width ?? 0, meta.height ?? 0)).toBe(t.config.RADLINK_THUMBNAIL_SIZE);
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
 

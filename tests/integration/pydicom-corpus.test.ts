@@ -18,6 +18,8 @@ interface Expectation {
   file: string;
   expect: 'stored' | 'already-stored' | 'refused';
   failureReason?: string;
+  /** Stored with this STOW warning (202, WarningReason in the ReferencedSOPSequence item). */
+  warningReason?: string;
   transferSyntax?: string;
   why: string;
 }
@@ -80,16 +82,22 @@ describe('pydicom test files through STOW-RS', () => {
       const body = res.json() as Record<string, { Value?: Record<string, { Value?: unknown[] }>[] }>;
       const ok = body['00081199']?.Value ?? [];
       const failed = body['00081198']?.Value ?? [];
+      const hex = (v: unknown) => `0x${Number(v).toString(16).toUpperCase().padStart(4, '0')}`;
+      const warning = ok[0]?.['00081196']?.Value?.[0];
       const got =
         ok.length === 1
-          ? res.statusCode === 200
+          ? res.statusCode === 200 && warning === undefined
             ? 'stored'
-            : 'stored?'
-          : `refused 0x${Number(failed[0]?.['00081197']?.Value?.[0]).toString(16).toUpperCase().padStart(4, '0')}`;
+            : res.statusCode === 202 && warning !== undefined
+              ? `stored, warning ${hex(warning)}`
+              : 'stored?'
+          : `refused ${hex(failed[0]?.['00081197']?.Value?.[0])}`;
       const want =
         e.expect === 'refused'
           ? `refused ${e.failureReason!.replace('0x', '0x').toUpperCase().replace('0X', '0x')}`
-          : 'stored';
+          : e.warningReason
+            ? `stored, warning ${e.warningReason}`
+            : 'stored';
       if (got !== want) mismatches.push(`${e.file}: expected ${want}, got ${got} (${res.statusCode})`);
       if (e.expect === 'stored' && ok.length === 1) {
         const ds = dicomParser.parseDicom(bytes);

@@ -5,10 +5,11 @@
  * the audit trail's per-instance outcomes, and the real dicomweb-client as the sender.
  */
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, buildTestApp, type TestApp } from '../helpers/app.js';
-import { makeInstance, newUid } from '../helpers/dicom.js';
+import { CT_IMAGE_STORAGE, EXPLICIT_LE, makeInstance, newUid } from '../helpers/dicom.js';
 import { dicomwebClient, facilityUser, stow, stowOutcomes, toArrayBuffer } from '../helpers/dicomweb.js';
 
 let t: TestApp;
@@ -163,6 +164,73 @@ describe('STOW-RS status codes', () => {
     } finally {
       await small.close();
     }
+  });
+});
+
+/** A CT Image Storage object without Pixel Data: storable, but not what its SOP class says. */
+function ctWithoutPixels(): { bytes: Buffer; studyUid: string; seriesUid: string; sopInstanceUid: string } {
+  const { DicomDict, DicomMetaDictionary } = (
+    createRequire(import.meta.url)('dcmjs') as {
+      data: {
+        DicomDict: new (meta: unknown) => { dict: unknown; write(): ArrayBuffer };
+        DicomMetaDictionary: { denaturalizeDataset(ds: Record<string, unknown>): unknown };
+      };
+    }
+  ).data;
+  const ids = { studyUid: newUid(), seriesUid: newUid(), sopInstanceUid: newUid() };
+  const dict = new DicomDict(
+    DicomMetaDictionary.denaturalizeDataset({
+      FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
+      MediaStorageSOPClassUID: CT_IMAGE_STORAGE,
+      MediaStorageSOPInstanceUID: ids.sopInstanceUid,
+      TransferSyntaxUID: EXPLICIT_LE,
+      ImplementationClassUID: '2.25.1',
+    }),
+  );
+  dict.dict = DicomMetaDictionary.denaturalizeDataset({
+    SpecificCharacterSet: 'ISO_IR 192',
+    SOPClassUID: CT_IMAGE_STORAGE,
+    SOPInstanceUID: ids.sopInstanceUid,
+    StudyInstanceUID: ids.studyUid,
+    SeriesInstanceUID: ids.seriesUid,
+    PatientName: 'Trịnh^Thị Cảnh',
+    PatientID: `W-${ids.sopInstanceUid.slice(-8)}`,
+    Modality: 'CT',
+  });
+  return { bytes: Buffer.from(dict.write()), ...ids };
+}
+
+describe('STOW-RS warnings', () => {
+  it('stores an object that contradicts its SOP class with WarningReason 0xB007, answering 202', async () => {
+    const warned = ctWithoutPixels();
+    const clean = makeInstance();
+    const res = await stow(t, tokA, [clean.bytes, warned.bytes]);
+    expect(res.statusCode, res.body).toBe(202);
+    const body = res.json();
+    const { stored, failed } = stowOutcomes(body);
+    expect(stored.sort()).toEqual([clean.sopInstanceUid, warned.sopInstanceUid].sort());
+    expect(failed.size).toBe(0);
+    const item = (uid: string) =>
+      body['00081199'].Value.find(
+        (i: Record<string, { Value: string[] }>) => i['00081155']!.Value[0] === uid,
+      );
+    expect(item(clean.sopInstanceUid)['00081196']).toBeUndefined();
+    expect(item(warned.sopInstanceUid)['00081196']).toEqual({ vr: 'US', Value: [0xb007] });
+    expect(item(warned.sopInstanceUid)['00000902'].Value[0]).toBe(
+      'An image storage SOP class without Pixel Data.',
+    );
+    // Stored as sent, and indexed.
+    const back = await storedBytes(warned.studyUid, warned.seriesUid, warned.sopInstanceUid);
+    expect(sha(back)).toBe(sha(warned.bytes));
+    // Re-sending it is idempotent and warns again; the audit trail records the warning.
+    const again = await stow(t, tokA, [warned.bytes]);
+    expect(again.statusCode, again.body).toBe(202);
+    expect(again.json()['00081199'].Value[0]['00081196'].Value[0]).toBe(0xb007);
+    const [audit] = await t.db.query<{ detail: { instances: { outcome: string; warning?: number }[] } }>(
+      `SELECT detail FROM audit_events WHERE action = 'dicomweb.stow' AND study_uid = $1 ORDER BY id DESC LIMIT 1`,
+      [warned.studyUid],
+    );
+    expect(audit?.detail.instances[0]).toMatchObject({ outcome: 'already-stored', warning: 0xb007 });
   });
 });
 

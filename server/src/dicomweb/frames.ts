@@ -9,6 +9,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../plugins/errors.js';
+import type { OrthancResponse } from '../plugins/orthanc.js';
 import { dicomParser } from './dicom-parser.js';
 import { boundaryFor, immutableOrNotModified, strongEtag } from './http-cache.js';
 import { AS_STORED, TS, type WadoRepresentation } from './media-types.js';
@@ -94,13 +95,21 @@ async function bigEndianFrames(app: FastifyInstance, orthancId: string, frames: 
   });
 }
 
-export async function rawFrame(app: FastifyInstance, orthancId: string, frame: number): Promise<Buffer> {
+/**
+ * Orthanc's answer for one stored frame, status checked, its body not yet read: the bytes are
+ * streamed into the reply as they arrive (a 512² CT frame is half a megabyte; buffering it
+ * first would add a copy and a full transfer time to every frame's latency).
+ */
+export async function openRawFrame(
+  app: FastifyInstance,
+  orthancId: string,
+  frame: number,
+): Promise<OrthancResponse['body']> {
   const res = await app.orthanc.request('GET', `/instances/${orthancId}/frames/${frame - 1}/raw`);
-  const body = Buffer.from(await res.body.arrayBuffer());
+  if (res.statusCode === 200) return res.body;
+  res.body.resume();
   if (res.statusCode === 404) throw new AppError('RADLINK_NOT_FOUND', 'No such frame.');
-  if (res.statusCode !== 200)
-    throw new AppError('RADLINK_UPSTREAM_UNAVAILABLE', `Orthanc answered ${res.statusCode} reading a frame.`);
-  return body;
+  throw new AppError('RADLINK_UPSTREAM_UNAVAILABLE', `Orthanc answered ${res.statusCode} reading a frame.`);
 }
 
 type InstanceParams = { studyUid: string; seriesUid: string; sopInstanceUid: string };
@@ -112,6 +121,10 @@ export default async function frameRoutes(app: FastifyInstance) {
   app.get(
     `${I}/frames/:frames`,
     {
+      // A viewer reads a series frame by frame (hundreds of requests per study): per-request
+      // access lines at info would be most of the log and a measurable share of each frame's
+      // CPU. Reads are in the audit trail (per user x study x hour); warnings and errors still log.
+      logLevel: 'warn',
       schema: {
         tags,
         summary: 'WADO-RS: retrieve frames (stored bytes with transfer-syntax=*).',
@@ -138,14 +151,20 @@ export default async function frameRoutes(app: FastifyInstance) {
       const mediaType =
         rep.orthancTransferSyntax === AS_STORED ? frameMediaTypeOf(row.transferSyntaxUid) : rep.mediaType;
       const partType = actualTs ? `${mediaType}; transfer-syntax=${actualTs}` : mediaType;
+      const raw = stored && row.transferSyntaxUid !== EXPLICIT_BE;
+      // The first frame is opened before the reply starts, so a missing frame or a dead Orthanc
+      // is a proper 404/503 rather than a truncated multipart.
+      const first = raw ? await openRawFrame(app, row.orthancId, frames[0]!) : undefined;
       return sendMultipart(request, reply, mediaType, boundaryFor(etag), async (w) => {
         if (stored && row.transferSyntaxUid === EXPLICIT_BE) {
           for (const part of await bigEndianFrames(app, row.orthancId, frames))
             await w.writePart(partType, part);
           return;
         }
-        if (stored) {
-          for (const f of frames) await w.writePart(partType, await rawFrame(app, row.orthancId, f));
+        if (first) {
+          await w.writePart(partType, first);
+          for (const f of frames.slice(1))
+            await w.writePart(partType, await openRawFrame(app, row.orthancId, f));
           return;
         }
         const parts = await transcodedParts(

@@ -209,7 +209,14 @@ export function parseAccept(header: string | undefined): ParsedAccept {
 // ---------------------------------------------------------------------------------------------
 // Allow-lists per WADO-RS resource kind
 
-export type WadoResourceKind = 'instance' | 'metadata' | 'frames' | 'bulkdata' | 'rendered' | 'thumbnail';
+export type WadoResourceKind =
+  | 'instance'
+  | 'metadata'
+  | 'frames'
+  | 'bulkdata'
+  | 'rendered'
+  | 'rendered-series'
+  | 'thumbnail';
 
 interface Candidate {
   /** Media type of the (part) payload, e.g. application/dicom, image/jpeg. */
@@ -271,6 +278,14 @@ const CANDIDATES: Record<WadoResourceKind, Candidate[]> = {
     { mediaType: 'image/jpeg', multipart: false },
     { mediaType: 'image/png', multipart: false },
   ],
+  // A series' rendered resource is its instances, one rendered part each (multipart, preferred);
+  // a client accepting only a single image gets the series' representative image.
+  'rendered-series': [
+    { mediaType: 'image/jpeg', multipart: true },
+    { mediaType: 'image/png', multipart: true },
+    { mediaType: 'image/jpeg', multipart: false },
+    { mediaType: 'image/png', multipart: false },
+  ],
   thumbnail: [
     { mediaType: 'image/jpeg', multipart: false },
     { mediaType: 'image/png', multipart: false },
@@ -282,6 +297,7 @@ const DEFAULT_MULTIPART_TYPE: Partial<Record<WadoResourceKind, string>> = {
   instance: 'application/dicom',
   frames: 'application/octet-stream',
   bulkdata: 'application/octet-stream',
+  'rendered-series': 'image/jpeg',
 };
 
 export interface WadoRepresentation {

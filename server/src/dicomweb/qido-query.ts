@@ -223,6 +223,12 @@ export function parseQidoQuery(
 
   for (const [key, values] of entries) {
     if (values.length === 0 || key === 'fuzzymatching' || ignored.has(key)) continue;
+    // NUL and other C0 controls (ESC aside: ISO 2022 character sets use it) are in no DICOM
+    // value a query can match, and PostgreSQL text cannot hold NUL at all.
+    if (values.some((v) => /[\u0000-\u001a\u001c-\u001f\u007f]/.test(v))) {
+      problem(key, 'must not contain control characters');
+      continue;
+    }
     if (key === 'limit' || key === 'offset') {
       const v = single(key, values, problem);
       if (v === undefined) continue;

@@ -1,66 +1,29 @@
 /**
- * Renders one frame to JPEG or PNG with sharp. Orthanc decodes (its decoders and the GDCM plugin
- * know every stored syntax; nothing is encoded to JPEG-LS on this path); the gateway applies
- * rescale, the VOI window and the photometric inversion itself (windowing.ts), then scales.
- *  - greyscale: `/frames/{n}/image-(u)int16` as PAM — stored values, untouched by Orthanc's own
- *    windowing, so `window=` means exactly what PS3.18 says;
- *  - colour: `/frames/{n}/preview` (8-bit RGB PNG; no window applies to colour).
- * sharp runs in libvips' thread pool, so the event loop is not blocked by the resampling.
+ * The gateway's side of frame rendering (imaging/render-frame.ts, shared with the thumbnails
+ * worker): Orthanc reached through the gateway's client, and rendering failures mapped to coded
+ * errors (404 for a missing frame, 406 for an object that cannot be rendered, 400 for parameters
+ * that do not fit the image).
  */
 import type { FastifyInstance } from 'fastify';
-import sharp, { type Sharp } from 'sharp';
+import {
+  type FrameSource,
+  RenderError,
+  type RenderOptions,
+  renderFrame as renderShared,
+  type ShortTags,
+} from '../../../imaging/render-frame.js';
 import { AppError } from '../plugins/errors.js';
-import { applyWindow, minMaxWindow, type Viewport, type VoiFunction, type Window } from './windowing.js';
 
-export interface RenderOptions {
-  format: 'jpeg' | 'png';
-  window?: Window;
-  /** JPEG quality 1..100. */
-  quality?: number;
-  viewport?: Viewport;
-  /** Fit inside a square of this size (thumbnails). */
-  maxSize?: number;
-}
+export { parsePam16, type RenderOptions } from '../../../imaging/render-frame.js';
 
-type Tags = Record<string, string | null | undefined>;
-
-const num = (tags: Tags, tag: string): number | undefined => {
-  const v = tags[tag];
-  if (typeof v !== 'string' || v.trim() === '') return undefined;
-  const n = Number(v.split('\\')[0]);
-  return Number.isFinite(n) ? n : undefined;
-};
-
-/** PAM (Netpbm P7) header + 16-bit big-endian samples → width, height, values. */
-export function parsePam16(
-  buf: Buffer,
-  signed: boolean,
-): { width: number; height: number; depth: number; values: Float32Array } {
-  const end = buf.indexOf('ENDHDR\n');
-  if (end < 0) throw new Error('not a PAM image');
-  const header = buf.subarray(0, end).toString('latin1');
-  const field = (k: string) => Number(new RegExp(`^${k} (\\d+)$`, 'm').exec(header)?.[1]);
-  const width = field('WIDTH');
-  const height = field('HEIGHT');
-  const depth = field('DEPTH');
-  const maxval = field('MAXVAL');
-  const data = buf.subarray(end + 7);
-  const count = width * height * depth;
-  const bytes = maxval > 255 ? 2 : 1;
-  if (!(count > 0) || data.length < count * bytes) throw new Error('truncated PAM image');
-  const values = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    values[i] = bytes === 1 ? data[i]! : signed ? data.readInt16BE(i * 2) : data.readUInt16BE(i * 2);
-  }
-  return { width, height, depth, values };
-}
-
-async function orthancImage(app: FastifyInstance, path: string, accept: string): Promise<Buffer> {
-  const res = await app.orthanc.request('GET', path, { headers: { accept } });
-  const body = Buffer.from(await res.body.arrayBuffer());
-  if (res.statusCode === 404) throw new AppError('RADLINK_NOT_FOUND', 'No such frame.');
-  if (res.statusCode !== 200) throw new AppError('RADLINK_NOT_ACCEPTABLE', 'This object cannot be rendered.');
-  return body;
+function sourceOf(app: FastifyInstance): FrameSource {
+  return {
+    tags: (orthancId) => app.orthanc.json<ShortTags>('GET', `/instances/${orthancId}/tags?short`),
+    async get(path, accept) {
+      const res = await app.orthanc.request('GET', path, { headers: { accept } });
+      return { statusCode: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) };
+    },
+  };
 }
 
 export async function renderFrame(
@@ -69,53 +32,16 @@ export async function renderFrame(
   frame: number,
   opts: RenderOptions,
 ): Promise<Buffer> {
-  const tags = await app.orthanc.json<Tags>('GET', `/instances/${orthancId}/tags?short`);
-  const samples = num(tags, '0028,0002') ?? 1;
-  const photometric = String(tags['0028,0004'] ?? '').trim();
-  let img: Sharp;
-  if (samples === 1) {
-    const signed = num(tags, '0028,0103') === 1;
-    const pam = await orthancImage(
-      app,
-      `/instances/${orthancId}/frames/${frame - 1}/image-${signed ? 'int16' : 'uint16'}`,
-      'image/x-portable-arbitrarymap',
-    );
-    const { width, height, values } = parsePam16(pam, signed);
-    const slope = num(tags, '0028,1053') ?? 1;
-    const intercept = num(tags, '0028,1052') ?? 0;
-    if (slope !== 1 || intercept !== 0)
-      for (let i = 0; i < values.length; i++) values[i] = values[i]! * slope + intercept;
-    const center = num(tags, '0028,1050');
-    const widthTag = num(tags, '0028,1051');
-    const fnTag = String(tags['0028,1056'] ?? '')
-      .trim()
-      .toUpperCase();
-    const fn: VoiFunction = fnTag === 'SIGMOID' || fnTag === 'LINEAR_EXACT' ? fnTag : 'LINEAR';
-    const win =
-      opts.window ??
-      (center !== undefined && widthTag !== undefined && widthTag >= 1
-        ? { center, width: widthTag, fn }
-        : minMaxWindow(values));
-    const grey = applyWindow(values, win, photometric === 'MONOCHROME1');
-    img = sharp(Buffer.from(grey.buffer, grey.byteOffset, grey.byteLength), {
-      raw: { width, height, channels: 1 },
-    });
-  } else {
-    img = sharp(await orthancImage(app, `/instances/${orthancId}/frames/${frame - 1}/preview`, 'image/png'));
-  }
-  if (opts.viewport?.region) img = img.extract(opts.viewport.region);
-  if (opts.viewport) img = img.resize(opts.viewport.width, opts.viewport.height, { fit: 'inside' });
-  if (opts.maxSize)
-    img = img.resize(opts.maxSize, opts.maxSize, { fit: 'inside', withoutEnlargement: false });
   try {
-    return opts.format === 'png'
-      ? await img.png().toBuffer()
-      : await img.jpeg({ quality: opts.quality ?? 90 }).toBuffer();
+    return await renderShared(sourceOf(app), orthancId, frame, opts);
   } catch (err) {
-    // e.g. a viewport region outside the image
-    throw new AppError(
-      'RADLINK_BAD_REQUEST',
-      `The image cannot be rendered with these parameters (${(err as Error).message.slice(0, 80)}).`,
-    );
+    if (!(err instanceof RenderError)) throw err;
+    const code =
+      err.kind === 'not-found'
+        ? 'RADLINK_NOT_FOUND'
+        : err.kind === 'not-renderable'
+          ? 'RADLINK_NOT_ACCEPTABLE'
+          : 'RADLINK_BAD_REQUEST';
+    throw new AppError(code, err.message);
   }
 }

@@ -16,6 +16,8 @@ export type InstanceOutcome =
       alreadyStored: boolean;
       /** PS3.4 B.2.3 warning (0xB000, 0xB006, 0xB007) when stored with a warning. */
       warning?: number;
+      /** Client-safe explanation of the warning, no patient data. */
+      warningComment?: string;
     }
   | {
       status: 'failed';
@@ -71,6 +73,9 @@ export function stowResponseBody(
             '00081155': ui(o.sopInstanceUid),
             '00081190': { vr: 'UR', Value: [retrieveUrl(o)] },
             ...(o.warning !== undefined ? { '00081196': { vr: 'US', Value: [o.warning] } } : {}),
+            ...(o.warning !== undefined && o.warningComment
+              ? { '00000902': { vr: 'LO', Value: [o.warningComment.slice(0, 64)] } }
+              : {}),
           },
         ]
       : [],

@@ -8,7 +8,7 @@
  *    idempotent success; different bytes under a known UID are refused (0x0111) and the stored
  *    object is left untouched. Orthanc alone cannot guarantee this: its instance id hashes
  *    PatientID too, so a different PatientID under the same UIDs would be stored as a second
- *    instance — hence the checks before and after `POST /instances`.
+ *    instance — hence the check of every holder of the UID after `POST /instances`.
  *  - Work on one SOP Instance UID is serialised within this process (two parts of one request, or
  *    two requests, carrying the same UID).
  *  - An instance into an existing study is accepted only from callers who can see that study;
@@ -66,6 +66,7 @@ export async function storeInstance(
     studyUid: v.studyUid,
     seriesUid: v.seriesUid,
     alreadyStored,
+    ...(v.warning ? { warning: v.warning.reason, warningComment: v.warning.comment } : {}),
   });
   const fail = (reason: InstanceOutcome & { status: 'failed' }): InstanceOutcome => reason;
   const { app } = ctx;
@@ -95,16 +96,9 @@ export async function storeInstance(
           known.sha256 ?? (known.orthanc_id ? await storedSha256(app.orthanc, known.orthanc_id) : null);
         return existingSha === sha256 ? stored(true) : duplicate;
       }
-      // 2. In Orthanc but not (yet) indexed, e.g. a C-STORE the change feed has not reached.
-      for (const orthancId of await orthancInstancesOf(app.orthanc, v.sopInstanceUid)) {
-        if ((await storedSha256(app.orthanc, orthancId)) !== sha256) return duplicate;
-        await app.indexer.indexOrthancInstance(
-          orthancId,
-          attribution(ctx, sha256, bytes.length, v.transferSyntaxUid),
-        );
-        return stored(true);
-      }
-      // 3. Store.
+      // 2. Store. An object Orthanc already holds but the index does not (yet) know, e.g. a
+      // C-STORE the change feed has not reached, shows up below: as "AlreadyStored" when it has
+      // the same Orthanc id (then its bytes decide), or as a second holder of the UID.
       const res = await app.orthanc.request('POST', '/instances', {
         body: bytes,
         headers: { 'content-type': 'application/dicom' },
@@ -124,6 +118,7 @@ export async function storeInstance(
         await app.indexer.indexOrthancInstance(
           answer.ID,
           attribution(ctx, sha256, bytes.length, v.transferSyntaxUid),
+          v,
         );
       } catch (err) {
         if (created) await removeFromOrthanc(app, answer.ID);

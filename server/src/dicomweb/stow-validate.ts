@@ -12,9 +12,19 @@
  *   0x0122 SOP class not supported  — a non-storage SOP class (e.g. a DICOMDIR)
  * The route adds 0x0110 (processing failure), 0x0111 (duplicate SOP instance) and 0x0124
  * (refused: not authorised) for conditions that need the database or Orthanc.
+ *
+ * Warnings (PS3.4 B.2.3; PS3.18 10.5.3: the instance is stored, the answer is 202 and its
+ * ReferencedSOPSequence item carries WarningReason): 0xB007 "data set does not match SOP class"
+ * for objects this archive stores as received although they contradict their own SOP class —
+ * an image storage class without pixel data, pixel data without the Image Pixel module's other
+ * Type 1 attributes, or file meta information naming another SOP class or instance than the
+ * data set. 0xB000 (coercion) and 0xB006 (elements discarded) never apply: the stored object is
+ * byte for byte what was sent.
  */
 import { type DataSet, dicomParser } from './dicom-parser.js';
 import { isSafeUid, TS } from './media-types.js';
+import { MAX_SEQUENCE_DEPTH, nestsDeeperThan } from './sequence-depth.js';
+import { structuralProblem } from './structure-check.js';
 
 export const FAILURE = {
   PROCESSING_FAILURE: 0x0110,
@@ -27,6 +37,57 @@ export const FAILURE = {
   TRANSFER_SYNTAX_NOT_SUPPORTED: 0xc122,
 } as const;
 export type FailureReason = (typeof FAILURE)[keyof typeof FAILURE];
+
+export const WARNING = {
+  DATASET_DOES_NOT_MATCH_SOP_CLASS: 0xb007,
+} as const;
+export type WarningReason = (typeof WARNING)[keyof typeof WARNING];
+
+/**
+ * Image storage SOP classes (PS3.4 B.5): objects of these classes are images, whose IODs require
+ * the Image Pixel module, hence Pixel Data (Float / Double Float Pixel Data classes excepted).
+ */
+const IMAGE_STORAGE_CLASSES: ReadonlySet<string> = new Set(
+  [
+    '1', // CR
+    '1.1',
+    '1.1.1',
+    '1.2',
+    '1.2.1',
+    '1.3',
+    '1.3.1', // DX, MG, IO (presentation / processing)
+    '2',
+    '2.1',
+    '2.2', // CT, Enhanced CT, Legacy Converted Enhanced CT
+    '3.1', // US Multi-frame
+    '4',
+    '4.1',
+    '4.3',
+    '4.4', // MR, Enhanced MR, Enhanced MR Color, Legacy Converted Enhanced MR
+    '6.1',
+    '6.2', // US, Enhanced US Volume
+    '7',
+    '7.1',
+    '7.2',
+    '7.3',
+    '7.4', // Secondary Capture family
+    '12.1',
+    '12.1.1',
+    '12.2',
+    '12.2.1', // XA, Enhanced XA, RF, Enhanced XRF
+    '13.1.1',
+    '13.1.3', // X-Ray 3D Angiographic, Breast Tomosynthesis
+    '20', // NM
+    '77.1.1',
+    '77.1.2',
+    '77.1.4',
+    '77.1.5.1',
+    '77.1.5.2', // VL endoscopic, microscopic, photographic, ophthalmic photography
+    '128',
+    '130', // PET, Enhanced PET
+    '481.1', // RT Image
+  ].map((s) => `1.2.840.10008.5.1.4.1.1.${s}`),
+);
 
 /** Native (uncompressed) transfer syntaxes: the pixel data length is checkable. Deflate inflates to native. */
 const NATIVE = new Set([TS.IMPLICIT_LE, TS.EXPLICIT_LE, '1.2.840.10008.1.2.1.99', '1.2.840.10008.1.2.2']);
@@ -65,6 +126,10 @@ export interface ValidInstance {
   studyUid: string;
   seriesUid: string;
   transferSyntaxUid: string;
+  /** PatientID as read here (trimmed; '' when absent): with the UIDs, Orthanc's instance id. */
+  patientId: string;
+  /** Stored with a warning (PS3.4 B.2.3): its code and a client-safe explanation. */
+  warning?: { reason: WarningReason; comment: string };
 }
 
 export type Verdict =
@@ -91,7 +156,24 @@ function uid(ds: DataSet, tag: string): string | undefined {
   return v === undefined ? undefined : v.replace(/[\0 ]+$/, '');
 }
 
+/**
+ * Never throws: dicom-parser's accessors throw (strings, not Errors) on values that run past the
+ * buffer, and a throw here would fail the whole request instead of refusing this one part.
+ */
 export function validatePart10(bytes: Uint8Array, opts: ValidateOptions): Verdict {
+  try {
+    return validateUnsafe(bytes, opts);
+  } catch (e) {
+    const msg = typeof e === 'string' ? e : e instanceof Error ? e.message : 'parse error';
+    return {
+      ok: false,
+      reason: FAILURE.CANNOT_UNDERSTAND,
+      comment: `The DICOM file cannot be read (${msg.replace(/^dicomParser\.\w+: /, '').slice(0, 160)}).`,
+    };
+  }
+}
+
+function validateUnsafe(bytes: Uint8Array, opts: ValidateOptions): Verdict {
   const fail = (reason: FailureReason, comment: string, ids: Partial<ValidInstance> = {}): Verdict => ({
     ok: false,
     reason,
@@ -138,6 +220,21 @@ export function validatePart10(bytes: Uint8Array, opts: ValidateOptions): Verdic
     if (!value) return fail(FAILURE.CANNOT_UNDERSTAND, `${name} is missing.`, ids);
     if (!isSafeUid(value)) return fail(FAILURE.CANNOT_UNDERSTAND, `${name} is not a valid UID.`, ids);
   }
+  const broken = structuralProblem(ds, bytes.length);
+  if (broken) return fail(FAILURE.CANNOT_UNDERSTAND, broken, ids);
+  if (nestsDeeperThan(ds, MAX_SEQUENCE_DEPTH)) {
+    return fail(
+      FAILURE.CANNOT_UNDERSTAND,
+      `Sequences are nested more than ${MAX_SEQUENCE_DEPTH} levels deep; this archive refuses such objects.`,
+      ids,
+    );
+  }
+  // The meta header's copy of the instance UID (PS3.10 7.1) is what some readers use as a file
+  // name: a path-like value there is refused like one in the data set.
+  const metaSopInstanceUid = uid(ds, 'x00020003');
+  if (metaSopInstanceUid !== undefined && !isSafeUid(metaSopInstanceUid)) {
+    return fail(FAILURE.CANNOT_UNDERSTAND, 'MediaStorageSOPInstanceUID is not a valid UID.', ids);
+  }
   const studyUid = required[2]![1]!;
   const seriesUid = required[3]![1]!;
   const ts = uid(ds, 'x00020010');
@@ -163,6 +260,7 @@ export function validatePart10(bytes: Uint8Array, opts: ValidateOptions): Verdic
   }
   const pixelProblem = checkPixelData(ds, ts);
   if (pixelProblem) return fail(FAILURE.DATASET_DOES_NOT_MATCH_SOP_CLASS, pixelProblem, ids);
+  const mismatch = sopClassMismatch(ds, sopClassUid!, sopInstanceUid!);
   return {
     ok: true,
     instance: {
@@ -171,8 +269,38 @@ export function validatePart10(bytes: Uint8Array, opts: ValidateOptions): Verdic
       studyUid,
       seriesUid,
       transferSyntaxUid: ts,
+      patientId: (ds.string('x00100020') ?? '').trim(),
+      ...(mismatch
+        ? { warning: { reason: WARNING.DATASET_DOES_NOT_MATCH_SOP_CLASS, comment: mismatch } }
+        : {}),
     },
   };
+}
+
+/** Why a storable object contradicts its SOP class (stored anyway, with warning 0xB007), if it does. */
+function sopClassMismatch(ds: DataSet, sopClassUid: string, sopInstanceUid: string): string | undefined {
+  const metaClass = uid(ds, 'x00020002');
+  const metaInstance = uid(ds, 'x00020003');
+  if (metaClass && uid(ds, 'x00080016') && metaClass !== sopClassUid)
+    return 'The file meta names another SOP class than the data set.';
+  if (metaInstance && metaInstance !== sopInstanceUid)
+    return 'The file meta names another SOP instance than the data set.';
+  const pixels = ds.elements['x7fe00010'];
+  if (!pixels) {
+    return IMAGE_STORAGE_CLASSES.has(sopClassUid)
+      ? 'An image storage SOP class without Pixel Data.'
+      : undefined;
+  }
+  const missing = [
+    ['x00280002', 'SamplesPerPixel'],
+    ['x00280004', 'PhotometricInterpretation'],
+    ['x00280101', 'BitsStored'],
+    ['x00280102', 'HighBit'],
+    ['x00280103', 'PixelRepresentation'],
+  ].filter(([tag]) => !ds.elements[tag!] || ds.elements[tag!]!.length === 0);
+  return missing.length > 0
+    ? `Image Pixel module lacks ${missing.map(([, name]) => name).join(', ')}.`
+    : undefined;
 }
 
 /** Expected bytes of native pixel data (PS3.5 8.1.1, 8.2), or undefined if the description is incomplete. */

@@ -11,6 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { refuseWhenDiskFull } from '../ops/disk-guard.js';
 import { AppError } from '../plugins/errors.js';
 import { baseUrl, instanceUrl } from './base-url.js';
 import { isSafeUid } from './media-types.js';
@@ -51,6 +52,7 @@ export default async function stowRoutes(app: FastifyInstance) {
   const locks: KeyedLocks = new Map();
 
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (refuseWhenDiskFull(app, reply)) return reply;
     const urlStudy = (request.params as { studyUid?: string }).studyUid;
     if (urlStudy !== undefined && !isSafeUid(urlStudy))
       throw new AppError('RADLINK_BAD_REQUEST', 'The study UID is not a valid UID.');
@@ -107,7 +109,10 @@ export default async function stowRoutes(app: FastifyInstance) {
         );
         outcomes.push(p);
         inFlight.add(p);
-        void p.finally(() => inFlight.delete(p));
+        // Both outcomes handled here: a derived `p.finally()` promise would reject unhandled when
+        // `p` does, and an unhandled rejection stops the process (found by the STOW fuzz test).
+        const settled = () => inFlight.delete(p);
+        p.then(settled, settled);
         if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
       }
     } catch (err) {
@@ -139,7 +144,11 @@ export default async function stowRoutes(app: FastifyInstance) {
       failed: results.filter((o) => o.status === 'failed').length,
       instances: results.slice(0, 500).map((o) =>
         o.status === 'stored'
-          ? { sopInstanceUid: o.sopInstanceUid, outcome: o.alreadyStored ? 'already-stored' : 'stored' }
+          ? {
+              sopInstanceUid: o.sopInstanceUid,
+              outcome: o.alreadyStored ? 'already-stored' : 'stored',
+              ...(o.warning !== undefined ? { warning: o.warning, comment: o.warningComment } : {}),
+            }
           : {
               sopInstanceUid: o.sopInstanceUid ?? null,
               outcome: 'failed',

@@ -1,14 +1,21 @@
 /**
  * Thumbnails (PS3.18 10.4.1.1.6; Orthanc 1.10's DICOMweb has none): a small JPEG of the study's
- * first series, of a series' middle instance, of an instance or of one frame, rendered with sharp
- * on first request and cached in S3 under a flat key (`thumb-<uid>[-f<frame>]-<size>.jpg`; flat
- * because s3rver mis-lists nested prefixes). The cached object is never rewritten, so a thumbnail
- * is immutable: its ETag is the object's MD5 (S3's ETag of a single-part upload), and
- * If-None-Match is answered from a HEAD on S3 without reading the image.
+ * first series, of a series' middle instance, of an instance or of one frame, cached in S3 under
+ * a flat key (imaging/thumbnail.ts). Series thumbnails are normally pre-rendered by the
+ * thumbnails worker when Orthanc declares the series stable; anything not cached yet is rendered
+ * here on first request with the same shared code and options. The cached object is never
+ * rewritten, so a thumbnail is immutable: its ETag is the object's MD5 (S3's ETag of a
+ * single-part upload), and If-None-Match is answered from a HEAD on S3 without reading the image.
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  RENDERED_BY_META,
+  seriesThumbnailSubject,
+  thumbnailKey,
+  thumbnailRenderOptions,
+} from '../../../imaging/thumbnail.js';
 import { AppError } from '../plugins/errors.js';
 import { parseFrameList } from './frames.js';
 import { IMMUTABLE, matchesIfNoneMatch } from './http-cache.js';
@@ -22,9 +29,7 @@ import {
   type WadoParams,
 } from './wado-resolve.js';
 
-export function thumbnailKey(uid: string, size: number, frame?: number): string {
-  return `thumb-${uid}${frame !== undefined ? `-f${frame}` : ''}-${size}.jpg`;
-}
+export { thumbnailKey } from '../../../imaging/thumbnail.js';
 
 async function statEtag(app: FastifyInstance, key: string): Promise<string | undefined> {
   try {
@@ -54,11 +59,10 @@ async function subjectOf(
     }
     return { row, frame: Math.ceil(row.numberOfFrames / 2), uid: row.sopInstanceUid };
   }
-  // Study: its first series; series: its middle instance (the most representative slice).
+  // Study: its first series; series: its middle instance (the rule the worker applies too).
   const seriesUid = p.seriesUid ?? rows[0]!.seriesUid;
-  const inSeries = rows.filter((r) => r.seriesUid === seriesUid);
-  const row = inSeries[Math.floor((inSeries.length - 1) / 2)]!;
-  return { row, frame: Math.ceil(row.numberOfFrames / 2), uid: p.seriesUid ?? p.studyUid };
+  const subject = seriesThumbnailSubject(rows.filter((r) => r.seriesUid === seriesUid))!;
+  return { row: subject.member, frame: subject.frame, uid: p.seriesUid ?? p.studyUid };
 }
 
 export default async function thumbnailRoutes(app: FastifyInstance) {
@@ -81,10 +85,13 @@ export default async function thumbnailRoutes(app: FastifyInstance) {
         app.log.warn({ err: (err as Error).message }, 'thumbnail cache read failed; rendering');
       }
     }
-    const jpeg = await renderFrame(app, row.orthancId, frame, { format: 'jpeg', quality: 75, maxSize: size });
+    const jpeg = await renderFrame(app, row.orthancId, frame, thumbnailRenderOptions(size));
     const etag = `"${createHash('md5').update(jpeg).digest('hex')}"`;
     try {
-      await app.s3.client.putObject(app.s3.bucket, key, jpeg, jpeg.length, { 'Content-Type': 'image/jpeg' });
+      await app.s3.client.putObject(app.s3.bucket, key, jpeg, jpeg.length, {
+        'Content-Type': 'image/jpeg',
+        [RENDERED_BY_META]: 'gateway',
+      });
     } catch (err) {
       app.log.warn({ err: (err as Error).message }, 'thumbnail not cached');
     }

@@ -5,7 +5,7 @@
  * gateway's index (which maps UIDs to Orthanc ids), in series and instance order.
  */
 import type { FastifyRequest } from 'fastify';
-import { canAccessStudy } from '../access/study-access.js';
+import { canAccessStudy, scopeOf, studyScopeSql } from '../access/study-access.js';
 import { AppError } from '../plugins/errors.js';
 import { isSafeUid } from './media-types.js';
 
@@ -23,6 +23,7 @@ export interface IndexedInstanceRow {
   sopClassUid: string | null;
   transferSyntaxUid: string | null;
   numberOfFrames: number;
+  instanceNumber: number | null;
 }
 
 export const uidParamsSchema = (...names: (keyof WadoParams)[]) => ({
@@ -70,7 +71,7 @@ export async function indexedInstances(
   const rows = await request.server.db.query<IndexedInstanceRow>(
     `SELECT i.sop_instance_uid AS "sopInstanceUid", i.series_uid AS "seriesUid", i.study_uid AS "studyUid",
             i.orthanc_id AS "orthancId", i.sop_class_uid AS "sopClassUid", i.transfer_syntax_uid AS "transferSyntaxUid",
-            COALESCE(i.number_of_frames, 1) AS "numberOfFrames"
+            COALESCE(i.number_of_frames, 1) AS "numberOfFrames", i.instance_number AS "instanceNumber"
        FROM instances i JOIN series s ON s.series_uid = i.series_uid
       WHERE ${where}
       ORDER BY s.series_number NULLS LAST, s.series_uid, i.instance_number NULLS LAST, i.sop_instance_uid`,
@@ -106,12 +107,35 @@ async function backfillTransferSyntax(
   return ts;
 }
 
-/** Authorize + the one instance of an instance-level route. */
+/**
+ * Authorize + the one instance of an instance-level route, in one round trip: the scope
+ * predicate and the instance lookup are one query (frames are requested by the hundred per
+ * series, so this path is kept to a single query). Only when nothing matches do the separate
+ * checks run, to tell "no such study" (also: out of scope) from "no such instance".
+ */
 export async function resolveInstance(
   request: FastifyRequest,
   p: Required<WadoParams>,
 ): Promise<IndexedInstanceRow> {
-  await authorizeStudy(request, p);
-  const [row] = await indexedInstances(request, p);
-  return row!;
+  checkUids(p);
+  request.auditStudyUid = p.studyUid;
+  const principal = request.principal;
+  if (!principal) throw new AppError('RADLINK_NOT_FOUND', 'No such study.');
+  const scope = studyScopeSql(scopeOf(principal), 's', 4);
+  const [row] = await request.server.db.query<IndexedInstanceRow>(
+    `SELECT i.sop_instance_uid AS "sopInstanceUid", i.series_uid AS "seriesUid", i.study_uid AS "studyUid",
+            i.orthanc_id AS "orthancId", i.sop_class_uid AS "sopClassUid", i.transfer_syntax_uid AS "transferSyntaxUid",
+            COALESCE(i.number_of_frames, 1) AS "numberOfFrames", i.instance_number AS "instanceNumber"
+       FROM instances i JOIN studies s ON s.study_uid = i.study_uid
+      WHERE i.sop_instance_uid = $1 AND i.series_uid = $2 AND i.study_uid = $3 AND i.orthanc_id IS NOT NULL
+        AND ${scope.sql}`,
+    [p.sopInstanceUid, p.seriesUid, p.studyUid, ...scope.params],
+  );
+  if (!row) {
+    await authorizeStudy(request, p);
+    throw new AppError('RADLINK_NOT_FOUND', 'No such instance.');
+  }
+  row.numberOfFrames = Number(row.numberOfFrames) || 1;
+  if (row.transferSyntaxUid === null) row.transferSyntaxUid = await backfillTransferSyntax(request, row);
+  return row;
 }

@@ -27,7 +27,20 @@ const SESSION_SELECT = `
          u.disabled_at IS NOT NULL AS disabled
     FROM sessions s JOIN users u ON u.id = s.user_id`;
 
+/**
+ * How long a valid session looked up by id is remembered in this process. Within one gateway,
+ * logout, revocation, disabling and role changes forget it at once (revoke, revokeAllForUser,
+ * forgetUser); a change made through another gateway sharing the database is seen here within
+ * this bound. Only valid sessions are remembered: refusals are always re-checked.
+ */
+const SESSION_CACHE_MS = 2_000;
+const SESSION_CACHE_MAX = 10_000;
+
 export class SessionRepo {
+  private readonly remembered = new Map<string, { s: SessionUser; at: number }>();
+  /** Bumped by every revocation: a lookup that overlapped one is not remembered (it may predate it). */
+  private epoch = 0;
+
   constructor(
     private readonly db: Queryable,
     /** Idle lifetime; also the absolute cap is 7 x idle. */
@@ -51,25 +64,60 @@ export class SessionRepo {
 
   async byId(sessionId: string): Promise<SessionUser | null> {
     if (!/^[0-9a-f-]{36}$/.test(sessionId)) return null;
-    const rows = await this.db.query<SessionUser>(`${SESSION_SELECT} WHERE s.id = $1`, [
-      sessionId,
-      this.idleSeconds,
-    ]);
-    return rows[0] ?? null;
+    return this.lookup(`id:${sessionId}`, () =>
+      this.db.query<SessionUser>(`${SESSION_SELECT} WHERE s.id = $1`, [sessionId, this.idleSeconds]),
+    );
+  }
+
+  /** A remembered valid session under `key`, or the database's answer (remembered when valid). */
+  private async lookup(key: string, query: () => Promise<SessionUser[]>): Promise<SessionUser | null> {
+    const hit = this.remembered.get(key);
+    if (hit && Date.now() - hit.at < SESSION_CACHE_MS) return hit.s;
+    const epoch = this.epoch;
+    const s = (await query())[0] ?? null;
+    if (s && !s.revoked && !s.expired && !s.disabled && epoch === this.epoch) {
+      if (this.remembered.size >= SESSION_CACHE_MAX) this.remembered.clear();
+      this.remembered.set(key, { s, at: Date.now() });
+    } else {
+      this.remembered.delete(key);
+    }
+    return s;
+  }
+
+  /** Forget what this process remembers of a user's sessions (role, facility or status changed). */
+  forgetUser(userId: string): void {
+    this.epoch++;
+    for (const [id, e] of this.remembered) if (e.s.userId === userId) this.remembered.delete(id);
+  }
+
+  private forget(sessionId: string): void {
+    this.epoch++;
+    for (const [key, e] of this.remembered) if (e.s.sessionId === sessionId) this.remembered.delete(key);
   }
 
   async byCookie(cookie: string): Promise<SessionUser | null> {
     const dot = cookie.indexOf('.');
     if (dot !== 36) return null;
-    const rows = await this.db.query<SessionUser>(
-      `${SESSION_SELECT} WHERE s.id = $1 AND s.secret_hash = $3`,
-      [cookie.slice(0, 36), this.idleSeconds, sha256(cookie.slice(37))],
+    // Keyed by the cookie's hash: the secret itself is not kept in memory longer than a request.
+    return this.lookup(`cookie:${sha256(cookie)}`, () =>
+      this.db.query<SessionUser>(`${SESSION_SELECT} WHERE s.id = $1 AND s.secret_hash = $3`, [
+        cookie.slice(0, 36),
+        this.idleSeconds,
+        sha256(cookie.slice(37)),
+      ]),
     );
-    return rows[0] ?? null;
   }
+
+  /** When this process last wrote each session's last_seen_at (bounded; only saves round trips). */
+  private readonly touchedAt = new Map<string, number>();
 
   /** Sliding idle expiry; written at most once a minute per session to keep reads cheap. */
   async touch(sessionId: string): Promise<void> {
+    const now = Date.now();
+    const last = this.touchedAt.get(sessionId);
+    if (last !== undefined && now - last < 60_000) return;
+    if (this.touchedAt.size >= 10_000) this.touchedAt.clear();
+    this.touchedAt.set(sessionId, now);
     await this.db.query(
       `UPDATE sessions SET last_seen_at = now() WHERE id = $1 AND last_seen_at < now() - interval '60 seconds'`,
       [sessionId],
@@ -77,18 +125,22 @@ export class SessionRepo {
   }
 
   async revoke(sessionId: string): Promise<boolean> {
+    this.forget(sessionId);
     const rows = await this.db.query(
       'UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id',
       [sessionId],
     );
+    this.forget(sessionId);
     return rows.length > 0;
   }
 
   async revokeAllForUser(userId: string): Promise<number> {
+    this.forgetUser(userId);
     const rows = await this.db.query(
       'UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL RETURNING id',
       [userId],
     );
+    this.forgetUser(userId);
     return rows.length;
   }
 

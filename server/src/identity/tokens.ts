@@ -17,8 +17,17 @@ export interface TokenClaims {
   sid: string;
 }
 
+/** Verified tokens remembered (bounded): a viewer sends the same token with every frame. */
+const VERIFIED_CACHE_MAX = 10_000;
+
 export class TokenService {
   private readonly key: Uint8Array;
+  /**
+   * token → claims and expiry (ms) of tokens whose signature verified. Only the HMAC is skipped
+   * on a hit: identical bytes verify identically, expiry is re-checked on every use, and the
+   * session behind the token is still checked by the caller on every request.
+   */
+  private readonly verified = new Map<string, { claims: TokenClaims; expMs: number }>();
   constructor(
     secret: string,
     private readonly ttlSeconds: number,
@@ -40,6 +49,11 @@ export class TokenService {
 
   /** Returns the claims, or null for any invalid token (bad signature, expired, wrong alg, malformed). */
   async verify(token: string): Promise<TokenClaims | null> {
+    const hit = this.verified.get(token);
+    if (hit) {
+      if (hit.expMs > Date.now()) return hit.claims;
+      this.verified.delete(token);
+    }
     try {
       const { payload } = await jwtVerify(token, this.key, {
         algorithms: ['HS256'],
@@ -48,7 +62,10 @@ export class TokenService {
         requiredClaims: ['sub', 'sid', 'exp'],
       });
       if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string') return null;
-      return { sub: payload.sub, sid: payload.sid };
+      const claims = { sub: payload.sub, sid: payload.sid };
+      if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.clear();
+      this.verified.set(token, { claims, expMs: (payload.exp as number) * 1000 });
+      return claims;
     } catch {
       return null;
     }

@@ -149,6 +149,8 @@ export default async function userRoutes(
       const updated = await users.update(userId, patch);
       if (!updated) throw new AppError('RADLINK_NOT_FOUND', 'No such user.');
       if (patch.disabled) await sessions.revokeAllForUser(userId);
+      // Sessions remembered in this process carry the role and facility: forget them at once.
+      sessions.forgetUser(userId);
       return toPublic(updated);
     },
   );

@@ -291,7 +291,8 @@ export class ChangeFeed {
     }
   }
 
-  private async attributionOf(orthancId: string): Promise<Attribution> {
+  /** How an instance that did not come through STOW is attributed (also used by the repair command). */
+  async attributionOf(orthancId: string): Promise<Attribution> {
     const meta = await this.o.orthanc.json<Record<string, string>>(
       'GET',
       `/instances/${orthancId}/metadata?expand`,

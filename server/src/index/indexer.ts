@@ -6,9 +6,9 @@
  * Invariants:
  *  - Idempotent: indexing an instance that is already indexed writes nothing (the archive job is
  *    re-offered while the instance is not archived, so a lost enqueue heals on the next call).
- *  - Counts are exact under concurrent indexing: every transaction first takes the study row's
- *    lock (INSERT ... ON CONFLICT DO NOTHING, then SELECT ... FOR UPDATE), so writers of one
- *    study run one after the other and each increments what the previous one committed.
+ *  - Counts are exact under concurrent indexing: rows are inserted with ON CONFLICT DO NOTHING
+ *    and counters incremented in place (`n = n + 1` re-reads a concurrently committed row), so
+ *    writers of one study only wait for each other on the last statement (see write()).
  *  - Study- and patient-level attributes come from the first indexed instance; later instances
  *    only fill what was empty. The owning facility is set once (a study never changes owner here).
  *  - Text is stored in NFC; names also folded (name-folding.ts) and split into words for search.
@@ -51,6 +51,19 @@ export interface Attribution {
    * and WADO negotiation needs it on every retrieval.
    */
   transferSyntaxUid?: string | null;
+}
+
+/**
+ * What the caller already read from the object itself (STOW parsed the part): the UIDs and the
+ * PatientID, which spare the `tags` round trip to Orthanc. Trusted only when they hash to the
+ * Orthanc instance id Orthanc reported (Orthanc's id is SHA-1 of exactly these values), so a
+ * PatientID that Orthanc decoded differently falls back to asking Orthanc.
+ */
+export interface KnownIdentity {
+  studyUid: string;
+  seriesUid: string;
+  sopInstanceUid: string;
+  patientId: string;
 }
 
 export interface IndexedInstance {
@@ -100,16 +113,29 @@ function otherPatientIds(ds: DicomJson): OtherId[] | null {
  * groups of 8 hex digits (Orthanc's DicomInstanceHasher). Computed here instead of asked for, to
  * save two round trips per instance; used to map the change feed's events back to UIDs.
  */
+const orthancHash = (s: string) =>
+  (createHash('sha1').update(s).digest('hex').match(/.{8}/g) ?? []).join('-');
+
 export function orthancIdsOf(
   patientId: string,
   studyUid: string,
   seriesUid: string,
 ): { study: string; series: string } {
-  const h = (s: string) => (createHash('sha1').update(s).digest('hex').match(/.{8}/g) ?? []).join('-');
-  return { study: h(`${patientId}|${studyUid}`), series: h(`${patientId}|${studyUid}|${seriesUid}`) };
+  return {
+    study: orthancHash(`${patientId}|${studyUid}`),
+    series: orthancHash(`${patientId}|${studyUid}|${seriesUid}`),
+  };
+}
+
+/** Orthanc's public id of an instance (same scheme as orthancIdsOf). */
+export function orthancInstanceIdOf(k: KnownIdentity): string {
+  return orthancHash(`${k.patientId}|${k.studyUid}|${k.seriesUid}|${k.sopInstanceUid}`);
 }
 
 export class Indexer {
+  /** Called after an instance is newly indexed (the AI trigger: server/src/ai/trigger.ts); never throws. */
+  onNewInstance: ((ids: { studyUid: string; seriesUid: string }) => void) | undefined;
+
   constructor(
     private readonly db: Db,
     private readonly orthanc: OrthancClient,
@@ -117,22 +143,20 @@ export class Indexer {
     private readonly log: FastifyBaseLogger,
   ) {}
 
-  async indexOrthancInstance(orthancInstanceId: string, attribution: Attribution): Promise<IndexedInstance> {
+  async indexOrthancInstance(
+    orthancInstanceId: string,
+    attribution: Attribution,
+    known?: KnownIdentity,
+  ): Promise<IndexedInstance> {
     if (!/^[0-9a-f-]{8,64}$/.test(orthancInstanceId)) {
       throw new AppError('RADLINK_BAD_REQUEST', 'Not an Orthanc instance id.');
     }
-    // `?short` gives the UIDs in one small call; the DICOM JSON (with VRs, UTF-8 decoded by Orthanc
-    // from the declared SpecificCharacterSet or, when absent, DefaultEncoding=Utf8) needs them.
-    const tags = await this.orthanc.json<Record<string, unknown>>(
-      'GET',
-      `/instances/${orthancInstanceId}/tags?short`,
-    );
-    const uidOf = (t: string) =>
-      typeof tags[t] === 'string' ? (tags[t] as string).trim().replace(/\0+$/, '') : null;
-    const studyUid = requireUid(uidOf('0020,000d'), 'StudyInstanceUID', orthancInstanceId);
-    const seriesUid = requireUid(uidOf('0020,000e'), 'SeriesInstanceUID', orthancInstanceId);
-    const sopInstanceUid = requireUid(uidOf('0008,0018'), 'SOPInstanceUID', orthancInstanceId);
-    const ids = { studyUid, seriesUid, sopInstanceUid };
+    const identity =
+      known && orthancInstanceIdOf(known) === orthancInstanceId
+        ? known
+        : await this.identityFromOrthanc(orthancInstanceId);
+    const { patientId: patientIdRaw, ...ids } = identity;
+    const { studyUid, seriesUid, sopInstanceUid } = ids;
 
     const existing = await this.db.query<{ archived: boolean }>(
       'SELECT archived_at IS NOT NULL AS archived FROM instances WHERE sop_instance_uid = $1',
@@ -152,7 +176,6 @@ export class Indexer {
       throw new AppError('RADLINK_NOT_FOUND', `Orthanc has no metadata for instance ${orthancInstanceId}.`);
     }
     const ds = normaliseDicomJson(metadata[0]);
-    const patientIdRaw = typeof tags['0010,0020'] === 'string' ? (tags['0010,0020'] as string).trim() : '';
     const created = await this.db.tx((q) =>
       this.write(
         q,
@@ -163,7 +186,24 @@ export class Indexer {
       ),
     );
     if (created) await this.offerArchive({ ...ids, orthancId: orthancInstanceId });
+    if (created) this.onNewInstance?.(ids);
     return { ...ids, created };
+  }
+
+  /** The UIDs and PatientID as Orthanc read them (`?short`: one small call). */
+  private async identityFromOrthanc(orthancInstanceId: string): Promise<KnownIdentity> {
+    const tags = await this.orthanc.json<Record<string, unknown>>(
+      'GET',
+      `/instances/${orthancInstanceId}/tags?short`,
+    );
+    const uidOf = (t: string) =>
+      typeof tags[t] === 'string' ? (tags[t] as string).trim().replace(/\0+$/, '') : null;
+    return {
+      studyUid: requireUid(uidOf('0020,000d'), 'StudyInstanceUID', orthancInstanceId),
+      seriesUid: requireUid(uidOf('0020,000e'), 'SeriesInstanceUID', orthancInstanceId),
+      sopInstanceUid: requireUid(uidOf('0008,0018'), 'SOPInstanceUID', orthancInstanceId),
+      patientId: typeof tags['0010,0020'] === 'string' ? (tags['0010,0020'] as string).trim() : '',
+    };
   }
 
   /**
@@ -221,6 +261,14 @@ export class Indexer {
     }
   }
 
+  /**
+   * One instance's rows in few round trips (the instance path runs for every stored object):
+   * the study, series and instance inserts are one statement, the counters another. Row-level
+   * invariants: `INSERT ... ON CONFLICT DO NOTHING` lets the first writer of a study or series
+   * set its attributes (a concurrent second writer waits on the unique index, then inserts
+   * nothing); the counters are `UPDATE ... + 1`, which under READ COMMITTED re-reads the row a
+   * concurrent writer committed, and takes the study row's lock only for the last statement.
+   */
   private async write(
     q: Queryable,
     ds: DicomJson,
@@ -235,12 +283,26 @@ export class Indexer {
     const referringFolded = referring ? foldForSearch(referring) || null : null;
     const modality = str(ds, '00080060');
 
-    const insertedStudy = await q.query(
-      `INSERT INTO studies (study_uid, facility_id, patient_id, issuer_of_patient_id, patient_name, patient_name_folded,
-                            patient_birth_date, patient_sex, other_patient_ids, study_date, study_time, accession_number,
-                            study_id, study_description, referring_physician_name, referring_physician_folded, dicom_json)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-       ON CONFLICT (study_uid) DO NOTHING RETURNING study_uid`,
+    const [inserted] = await q.query<{ study: number; series: number; instance: number }>(
+      `WITH st AS (
+         INSERT INTO studies (study_uid, facility_id, patient_id, issuer_of_patient_id, patient_name, patient_name_folded,
+                              patient_birth_date, patient_sex, other_patient_ids, study_date, study_time, accession_number,
+                              study_id, study_description, referring_physician_name, referring_physician_folded, dicom_json)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+         ON CONFLICT (study_uid) DO NOTHING RETURNING 1),
+       se AS (
+         INSERT INTO series (series_uid, study_uid, orthanc_id, modality, series_number, series_description,
+                             body_part_examined, series_date, series_time, dicom_json)
+         VALUES ($18, $1, $19, $20, $21, $22, $23, $24, $25, $26)
+         ON CONFLICT (series_uid) DO NOTHING RETURNING 1),
+       ins AS (
+         INSERT INTO instances (sop_instance_uid, series_uid, study_uid, orthanc_id, sop_class_uid, instance_number,
+                                transfer_syntax_uid, number_of_frames, rows, columns, size_bytes, sha256, source,
+                                source_aet, dicom_json)
+         VALUES ($27, $18, $1, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39)
+         ON CONFLICT (sop_instance_uid) DO NOTHING RETURNING 1)
+       SELECT (SELECT count(*) FROM st)::int AS study, (SELECT count(*) FROM se)::int AS series,
+              (SELECT count(*) FROM ins)::int AS instance`,
       [
         ids.studyUid,
         a.facilityId,
@@ -259,31 +321,8 @@ export class Indexer {
         referring,
         referringFolded,
         JSON.stringify(parts.study),
-      ],
-    );
-    // The lock that serialises every writer of this study until commit (see the invariants above).
-    const [study] = await q.query<{ facility_id: string | null }>(
-      'SELECT facility_id FROM studies WHERE study_uid = $1 FOR UPDATE',
-      [ids.studyUid],
-    );
-    if (!study) throw new Error('study row vanished inside its transaction');
-    if (insertedStudy.length > 0) {
-      for (const word of nameWords(patientFolded)) {
-        await q.query(
-          'INSERT INTO study_name_words (study_uid, word) VALUES ($1, $2) ON CONFLICT DO NOTHING',
-          [ids.studyUid, word],
-        );
-      }
-    }
-
-    const insertedSeries = await q.query(
-      `INSERT INTO series (series_uid, study_uid, orthanc_id, modality, series_number, series_description,
-                           body_part_examined, series_date, series_time, dicom_json)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-       ON CONFLICT (series_uid) DO NOTHING RETURNING series_uid`,
-      [
+        // series ($18..$26)
         ids.seriesUid,
-        ids.studyUid,
         orthanc.series,
         modality,
         int(ds, '00200011'),
@@ -292,19 +331,8 @@ export class Indexer {
         normaliseDate(str(ds, '00080021')),
         normaliseTime(str(ds, '00080031')),
         JSON.stringify(parts.series),
-      ],
-    );
-
-    const insertedInstance = await q.query(
-      `INSERT INTO instances (sop_instance_uid, series_uid, study_uid, orthanc_id, sop_class_uid, instance_number,
-                              transfer_syntax_uid, number_of_frames, rows, columns, size_bytes, sha256, source,
-                              source_aet, dicom_json)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-       ON CONFLICT (sop_instance_uid) DO NOTHING RETURNING sop_instance_uid`,
-      [
+        // instance ($27..$39)
         ids.sopInstanceUid,
-        ids.seriesUid,
-        ids.studyUid,
         orthanc.instance,
         str(ds, '00080016'),
         int(ds, '00200013'),
@@ -319,16 +347,22 @@ export class Indexer {
         JSON.stringify(parts.instance),
       ],
     );
-    if (insertedInstance.length === 0) return false;
+    if (!inserted) throw new Error('index insert returned no row');
+    const words = nameWords(patientFolded);
+    if (inserted.study > 0 && words.length > 0) {
+      await q.query(
+        'INSERT INTO study_name_words (study_uid, word) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING',
+        [ids.studyUid, words],
+      );
+    }
+    if (inserted.instance === 0) return false;
 
-    await q.query(
-      'UPDATE series SET num_instances = num_instances + 1, updated_at = now() WHERE series_uid = $1',
-      [ids.seriesUid],
-    );
     // Study attributes: fill what the first instance left empty; never overwrite. The modality
-    // list stays sorted and unique.
+    // list stays sorted and unique. (A data-modifying WITH runs to completion unreferenced.)
     await q.query(
-      `UPDATE studies SET
+      `WITH se AS (
+         UPDATE series SET num_instances = num_instances + 1, updated_at = now() WHERE series_uid = $6 RETURNING 1)
+       UPDATE studies SET
          num_instances = num_instances + 1,
          num_series = num_series + $2,
          modalities = CASE WHEN $3::text IS NULL OR $3 = ANY (modalities) THEN modalities
@@ -337,7 +371,7 @@ export class Indexer {
          orthanc_id = COALESCE(orthanc_id, $5),
          updated_at = now()
        WHERE study_uid = $1`,
-      [ids.studyUid, insertedSeries.length, modality, a.facilityId, orthanc.study],
+      [ids.studyUid, inserted.series, modality, a.facilityId, orthanc.study, ids.seriesUid],
     );
     return true;
   }

@@ -32,6 +32,10 @@ export class OrthancClient {
       headersTimeout: opts.headersTimeoutMs ?? 30_000,
       bodyTimeout: 120_000,
       keepAliveTimeout: 10_000,
+      // Orthanc answers `Keep-Alive: timeout=1`; undici subtracts this margin from the hint, and
+      // with its default (2 s) every connection counted as expired on arrival: one TCP connect
+      // per request. 500 ms keeps sockets reused while still closing before Orthanc does.
+      keepAliveTimeoutThreshold: 500,
     });
     this.auth = `Basic ${Buffer.from(`${opts.username}:${opts.password}`).toString('base64')}`;
   }
@@ -41,15 +45,30 @@ export class OrthancClient {
     path: string,
     opts: { headers?: Record<string, string>; body?: Buffer | string | Readable; signal?: AbortSignal } = {},
   ): Promise<OrthancResponse> {
-    try {
-      const res = await this.pool.request({
+    const send = () =>
+      this.pool.request({
         method,
         path,
         headers: { ...opts.headers, authorization: this.auth },
         body: opts.body ?? null,
         signal: opts.signal,
       });
-      return res as unknown as OrthancResponse;
+    try {
+      try {
+        return (await send()) as unknown as OrthancResponse;
+      } catch (err) {
+        // A kept-alive socket Orthanc closed just as it was reused: the request never reached
+        // Orthanc, so sending it once more on a fresh connection is safe (not for a stream body,
+        // which is consumed). Orthanc being down fails again at once and is reported below.
+        const code = (err as { code?: string }).code;
+        const reusedSocketClosed = code === 'UND_ERR_SOCKET' || code === 'ECONNRESET';
+        if (
+          !reusedSocketClosed ||
+          (opts.body !== undefined && typeof opts.body === 'object' && !Buffer.isBuffer(opts.body))
+        )
+          throw err;
+        return (await send()) as unknown as OrthancResponse;
+      }
     } catch (err) {
       const code = (err as { code?: string }).code ?? 'unknown';
       throw new AppError(
