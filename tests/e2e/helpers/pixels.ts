@@ -176,3 +176,101 @@ export function greyAt(img: GreyImage, at: Placement, p: ImagePoint, halfPx = 2)
     }
   return n === 0 ? Number.NaN : sum / n;
 }
+
+/**
+ * Mean structural similarity (Wang et al. 2004) of two greyscale images of the same size, with
+ * the reference parameters: 11×11 Gaussian window (σ 1.5), K1 0.01, K2 0.03, dynamic range 255.
+ * Pixels marked false in `mask` (optional) are left out of the mean (e.g. outside the image).
+ */
+export function ssim(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  width: number,
+  height: number,
+  mask?: ArrayLike<boolean>,
+): number {
+  if (a.length !== width * height || b.length !== width * height) throw new Error('ssim: size mismatch');
+  const R = 5;
+  const sigma = 1.5;
+  const w: number[] = [];
+  for (let d = -R; d <= R; d++) w.push(Math.exp(-(d * d) / (2 * sigma * sigma)));
+  const wsum = w.reduce((x, y) => x + y, 0);
+  for (let i = 0; i < w.length; i++) w[i]! /= wsum;
+  // Separable Gaussian blur with edge clamping.
+  const blur = (src: Float64Array): Float64Array => {
+    const tmp = new Float64Array(src.length);
+    const out = new Float64Array(src.length);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        let s = 0;
+        for (let d = -R; d <= R; d++)
+          s += w[d + R]! * src[y * width + Math.min(width - 1, Math.max(0, x + d))]!;
+        tmp[y * width + x] = s;
+      }
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        let s = 0;
+        for (let d = -R; d <= R; d++)
+          s += w[d + R]! * tmp[Math.min(height - 1, Math.max(0, y + d)) * width + x]!;
+        out[y * width + x] = s;
+      }
+    return out;
+  };
+  const n = width * height;
+  const A = Float64Array.from(a as ArrayLike<number>);
+  const B = Float64Array.from(b as ArrayLike<number>);
+  const AA = new Float64Array(n);
+  const BB = new Float64Array(n);
+  const AB = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    AA[i] = A[i]! * A[i]!;
+    BB[i] = B[i]! * B[i]!;
+    AB[i] = A[i]! * B[i]!;
+  }
+  const [ma, mb, saa, sbb, sab] = [blur(A), blur(B), blur(AA), blur(BB), blur(AB)];
+  const C1 = (0.01 * 255) ** 2;
+  const C2 = (0.03 * 255) ** 2;
+  let sum = 0;
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    if (mask && !mask[i]) continue;
+    const mua = ma[i]!;
+    const mub = mb[i]!;
+    const va = saa[i]! - mua * mua;
+    const vb = sbb[i]! - mub * mub;
+    const cov = sab[i]! - mua * mub;
+    sum += ((2 * mua * mub + C1) * (2 * cov + C2)) / ((mua * mua + mub * mub + C1) * (va + vb + C2));
+    count++;
+  }
+  return count === 0 ? Number.NaN : sum / count;
+}
+
+/**
+ * The screenshot's grey at the exact (fractional) screen position of an image pixel's centre,
+ * interpolated bilinearly between the four screen pixels around it: where a viewer's own
+ * interpolation returns that image pixel's value, whatever the zoom.
+ */
+export function greyAtCentre(img: GreyImage, at: Placement, p: ImagePoint): number {
+  // Screen pixel (x, y) has its centre at (x + 0.5, y + 0.5).
+  const fx = at.x0 + (p.i + 0.5) * at.scale - 0.5;
+  const fy = at.y0 + (p.j + 0.5) * at.scale - 0.5;
+  const x = Math.max(0, Math.min(img.width - 2, Math.floor(fx)));
+  const y = Math.max(0, Math.min(img.height - 2, Math.floor(fy)));
+  const ax = Math.max(0, Math.min(1, fx - x));
+  const ay = Math.max(0, Math.min(1, fy - y));
+  const g = (xx: number, yy: number) => img.grey[yy * img.width + xx]!;
+  return (
+    (1 - ay) * ((1 - ax) * g(x, y) + ax * g(x + 1, y)) + ay * ((1 - ax) * g(x, y + 1) + ax * g(x + 1, y + 1))
+  );
+}
+
+/**
+ * The rendered picture brought back onto the image grid (greyAtCentre at every image pixel), for
+ * a viewer that placed the image as `at` says.
+ */
+export function sampleOnImageGrid(img: GreyImage, at: Placement, cols: number, rows: number): Float64Array {
+  const out = new Float64Array(cols * rows);
+  for (let j = 0; j < rows; j++)
+    for (let i = 0; i < cols; i++) out[j * cols + i] = greyAtCentre(img, at, { i, j });
+  return out;
+}

@@ -1,0 +1,454 @@
+/**
+ * One study viewer's Cornerstone state: its rendering engine, tool groups, the stacks shown in
+ * its viewports, the prefetcher, the slice synchroniser for priors and the MPR volume. The Preact
+ * components call into it; it reports back through the listener it is given. Created when the
+ * viewer mounts, `destroy()`ed when it unmounts (viewports, tool groups, synchronisers and the
+ * rendering engine go away; cached pixels stay in Cornerstone's bounded cache for a reopen).
+ */
+import {
+  cache,
+  utilities as csUtils,
+  Enums,
+  eventTarget,
+  imageLoader,
+  imageLoadPoolManager,
+  RenderingEngine,
+  type StackViewport,
+  setVolumesForViewports,
+  type Types,
+  type VolumeViewport,
+  volumeLoader,
+} from '@cornerstonejs/core';
+import {
+  annotation,
+  type Synchronizer,
+  SynchronizerManager,
+  synchronizers,
+  Enums as ToolEnums,
+  ToolGroupManager,
+  type Types as ToolTypes,
+  utilities as toolUtils,
+} from '@cornerstonejs/tools';
+import type { LoadedSeries } from './dicomweb.js';
+import { loadOrder, middleIndex, prefetchBudget } from './geometry.js';
+import { CACHE_BYTES } from './init.js';
+import {
+  type AnnotationLike,
+  type ImageRef,
+  toMeasurements,
+  type ViewerMeasurement,
+} from './measurements.js';
+import { autoWindow, type VoiRange } from './presets.js';
+import { createToolGroup, type PrimaryTool, setPrimaryTool } from './tools.js';
+
+export interface ViewportState {
+  imageIndex: number;
+  imageCount: number;
+  voi?: VoiRange;
+  zoom: number;
+  orientation?: { top: string; bottom: string; left: string; right: string };
+  /**
+   * Millimetres per screen pixel (parallel projection: the viewport's height spans
+   * 2 × parallelScale mm), for the scale bar. Cornerstone's ScaleOverlayTool is not used: it keeps
+   * a module-wide list of viewports and fails on a viewport that has no image yet (a 2×2 layout
+   * while series load).
+   */
+  mmPerPixel?: number;
+  /** The displayed image's pixels have arrived (false while a slow link still streams them). */
+  imageLoaded: boolean;
+  imageId?: string;
+}
+
+export interface ControllerListener {
+  viewportChanged(viewportId: string, s: ViewportState): void;
+  progress(seriesUid: string, loaded: number, total: number): void;
+  measurements(items: ViewerMeasurement[]): void;
+}
+
+let engineCounter = 0;
+
+export class ViewerController {
+  readonly engine: RenderingEngine;
+  readonly id: string;
+  private readonly stackGroup: ToolTypes.IToolGroup;
+  private mprGroup: ToolTypes.IToolGroup | null = null;
+  private readonly series = new Map<string, LoadedSeries>();
+  private readonly shown = new Map<string, LoadedSeries>();
+  /** imageId → series/instance, for measurements. */
+  private readonly refs = new Map<string, ImageRef>();
+  private readonly prefetched = new Map<string, Set<string>>();
+  private readonly elementListeners: Array<() => void> = [];
+  private sync: Synchronizer | null = null;
+  private tool: PrimaryTool = 'WindowLevel';
+  private destroyed = false;
+  private readonly onAnnotation = () => this.emitMeasurements();
+
+  constructor(private readonly listener: ControllerListener) {
+    this.id = `radlink-${++engineCounter}`;
+    this.engine = new RenderingEngine(this.id);
+    this.stackGroup = createToolGroup(`${this.id}-stack`);
+    for (const ev of [
+      ToolEnums.Events.ANNOTATION_COMPLETED,
+      ToolEnums.Events.ANNOTATION_MODIFIED,
+      ToolEnums.Events.ANNOTATION_REMOVED,
+    ]) {
+      eventTarget.addEventListener(ev, this.onAnnotation);
+    }
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    for (const ev of [
+      ToolEnums.Events.ANNOTATION_COMPLETED,
+      ToolEnums.Events.ANNOTATION_MODIFIED,
+      ToolEnums.Events.ANNOTATION_REMOVED,
+    ]) {
+      eventTarget.removeEventListener(ev, this.onAnnotation);
+    }
+    for (const off of this.elementListeners.splice(0)) off();
+    if (this.sync) SynchronizerManager.destroySynchronizer(this.sync.id);
+    ToolGroupManager.destroyToolGroup(this.stackGroup.id);
+    if (this.mprGroup) ToolGroupManager.destroyToolGroup(this.mprGroup.id);
+    this.engine.destroy();
+  }
+
+  register(series: LoadedSeries): void {
+    this.series.set(series.seriesUid, series);
+    for (const im of series.images)
+      this.refs.set(im.imageId, { seriesUid: series.seriesUid, sopInstanceUid: im.sopInstanceUid });
+  }
+
+  /** Enables a DOM element as a stack viewport (idempotent for the same element). */
+  enableStack(viewportId: string, element: HTMLDivElement): void {
+    const existing = this.engine.getViewport(viewportId);
+    if (existing && existing.element === element) return;
+    if (existing) this.disable(viewportId);
+    this.engine.enableElement({
+      viewportId,
+      type: Enums.ViewportType.STACK,
+      element,
+      defaultOptions: { background: [0, 0, 0] as Types.Point3 },
+    });
+    this.stackGroup.addViewport(viewportId, this.id);
+    this.watchElement(viewportId, element);
+  }
+
+  disable(viewportId: string): void {
+    if (!this.engine.getViewport(viewportId)) return;
+    this.stackGroup.removeViewports(this.id, viewportId);
+    this.mprGroup?.removeViewports(this.id, viewportId);
+    this.sync?.remove({ renderingEngineId: this.id, viewportId });
+    this.shown.delete(viewportId);
+    this.engine.disableElement(viewportId);
+  }
+
+  resize(): void {
+    this.engine.resize(true, true);
+  }
+
+  private watchElement(viewportId: string, element: HTMLDivElement): void {
+    const update = () => this.emitViewport(viewportId);
+    const events = [
+      Enums.Events.STACK_NEW_IMAGE,
+      Enums.Events.CAMERA_MODIFIED,
+      Enums.Events.VOI_MODIFIED,
+      Enums.Events.STACK_VIEWPORT_SCROLL,
+      Enums.Events.IMAGE_RENDERED,
+    ];
+    for (const ev of events) element.addEventListener(ev, update);
+    this.elementListeners.push(() => {
+      for (const ev of events) element.removeEventListener(ev, update);
+    });
+  }
+
+  stackViewport(viewportId: string): StackViewport | undefined {
+    const vp = this.engine.getViewport(viewportId);
+    return vp && vp.type === Enums.ViewportType.STACK ? (vp as StackViewport) : undefined;
+  }
+
+  shownSeries(viewportId: string): LoadedSeries | undefined {
+    return this.shown.get(viewportId);
+  }
+
+  /**
+   * Shows a series: its start slice first (middle by default), then the rest stream in. `gate`,
+   * when given, is awaited before any pixel is requested (a slow link lets the preview of the
+   * start slice arrive first, at the whole bandwidth).
+   */
+  async showSeries(
+    viewportId: string,
+    series: LoadedSeries,
+    start?: number,
+    gate?: (imageIndex: number) => Promise<void>,
+  ): Promise<void> {
+    const vp = this.stackViewport(viewportId);
+    if (!vp) return;
+    this.register(series);
+    this.shown.set(viewportId, series);
+    const ids = series.images.map((i) => i.imageId);
+    const index = start ?? middleIndex(ids.length);
+    // Which slice is coming, before its pixels are here (a slow link shows its preview meanwhile).
+    this.listener.viewportChanged(viewportId, {
+      imageIndex: index,
+      imageCount: ids.length,
+      zoom: 1,
+      imageLoaded: false,
+      ...(ids[index] ? { imageId: ids[index] } : {}),
+    });
+    if (gate) await gate(index);
+    if (this.destroyed || this.shown.get(viewportId) !== series) return;
+    await vp.setStack(ids, index);
+    if (this.destroyed) return;
+    vp.render();
+    this.emitViewport(viewportId);
+    this.prefetch(series, index);
+  }
+
+  /**
+   * Streams a series into the cache in load order (nearest the displayed slice first) at
+   * prefetch priority, so the reader's own requests (scrolling) always go first; at most what the
+   * cache budget allows.
+   */
+  private prefetch(series: LoadedSeries, start: number): void {
+    const done = this.prefetched.get(series.seriesUid) ?? new Set<string>();
+    this.prefetched.set(series.seriesUid, done);
+    const total = series.images.length;
+    const budget = prefetchBudget(total, series.bytesPerImage, CACHE_BYTES);
+    const order = loadOrder(total, start).slice(0, budget);
+    const report = () => this.listener.progress(series.seriesUid, done.size, total);
+    for (const k of order) {
+      const imageId = series.images[k]!.imageId;
+      if (done.has(imageId)) continue;
+      if (cache.isLoaded(imageId)) {
+        done.add(imageId);
+        continue;
+      }
+      imageLoadPoolManager.addRequest(
+        async () => {
+          if (this.destroyed) return;
+          try {
+            await imageLoader.loadAndCacheImage(imageId, {
+              priority: 0,
+              requestType: Enums.RequestType.Prefetch,
+            });
+            done.add(imageId);
+            report();
+          } catch {
+            // A failed frame is retried when the reader scrolls to it (an interaction request).
+          }
+        },
+        Enums.RequestType.Prefetch,
+        { imageId },
+      );
+    }
+    report();
+  }
+
+  private emitViewport(viewportId: string): void {
+    if (this.destroyed) return;
+    const vp = this.engine.getViewport(viewportId) as StackViewport | VolumeViewport | undefined;
+    if (!vp) return;
+    if (vp.getActors().length === 0 && vp.type !== Enums.ViewportType.STACK) return;
+    const camera = vp.getCamera();
+    const state: ViewportState = { imageIndex: 0, imageCount: 1, zoom: vp.getZoom(), imageLoaded: true };
+    if (camera.viewUp && camera.viewPlaneNormal) {
+      const up = camera.viewUp;
+      const n = camera.viewPlaneNormal;
+      // Screen right = viewUp × viewPlaneNormal (Cornerstone's camera convention).
+      const right: Types.Point3 = [
+        up[1] * n[2] - up[2] * n[1],
+        up[2] * n[0] - up[0] * n[2],
+        up[0] * n[1] - up[1] * n[0],
+      ];
+      const o = toolUtils.orientation;
+      const top = o.getOrientationStringLPS(up);
+      const r = o.getOrientationStringLPS(right);
+      state.orientation = {
+        top,
+        bottom: o.invertOrientationStringLPS(top),
+        right: r,
+        left: o.invertOrientationStringLPS(r),
+      };
+    }
+    const h = vp.element.clientHeight;
+    if (camera.parallelScale && h > 0) state.mmPerPixel = (2 * camera.parallelScale) / h;
+    // A volume viewport has no properties until its volume is set (MPR while the volume builds).
+    const props =
+      vp.getActors().length > 0 ? (vp.getProperties() as { voiRange?: VoiRange } | undefined) : undefined;
+    if (props?.voiRange) state.voi = props.voiRange;
+    if (vp.type === Enums.ViewportType.STACK) {
+      const s = vp as StackViewport;
+      const target = s.getTargetImageIdIndex();
+      state.imageIndex = target;
+      state.imageCount = s.getImageIds().length;
+      const id = s.getImageIds()[target];
+      if (id) state.imageId = id;
+      state.imageLoaded = s.getCurrentImageIdIndex() === target && !!s.getImageData();
+    } else {
+      const v = vp as VolumeViewport;
+      state.imageIndex = v.getSliceIndex();
+      state.imageCount = v.getNumberOfSlices();
+    }
+    this.listener.viewportChanged(viewportId, state);
+  }
+
+  private emitMeasurements(): void {
+    if (this.destroyed) return;
+    const all = annotation.state.getAllAnnotations() as unknown as AnnotationLike[];
+    this.listener.measurements(toMeasurements(all, (id) => this.refs.get(id)));
+  }
+
+  setTool(tool: PrimaryTool): void {
+    this.tool = tool;
+    setPrimaryTool(this.stackGroup, tool);
+    if (this.mprGroup) setPrimaryTool(this.mprGroup, tool === 'PlanarRotate' ? 'WindowLevel' : tool);
+  }
+
+  get activeTool(): PrimaryTool {
+    return this.tool;
+  }
+
+  setWindow(viewportId: string, range: VoiRange): void {
+    const vp = this.engine.getViewport(viewportId) as StackViewport | VolumeViewport | undefined;
+    if (!vp) return;
+    vp.setProperties({ voiRange: range });
+    vp.render();
+  }
+
+  setWindowWidthCenter(viewportId: string, width: number, center: number): void {
+    this.setWindow(viewportId, csUtils.windowLevel.toLowHighRange(width, center));
+  }
+
+  /** MR "auto": windows the displayed slice on its own histogram (presets.autoWindow). */
+  autoWindow(viewportId: string): void {
+    const vp = this.stackViewport(viewportId);
+    const data = vp?.getImageData();
+    if (!vp || !data) return;
+    const pixels =
+      (data as { scalarData?: ArrayLike<number> }).scalarData ??
+      data.voxelManager?.getCompleteScalarDataArray?.();
+    if (!pixels) return;
+    this.setWindow(viewportId, autoWindow(pixels as ArrayLike<number>));
+  }
+
+  invert(viewportId: string): void {
+    const vp = this.engine.getViewport(viewportId) as StackViewport | undefined;
+    if (!vp) return;
+    const { invert } = vp.getProperties();
+    vp.setProperties({ invert: !invert });
+    vp.render();
+  }
+
+  flip(viewportId: string, axis: 'h' | 'v'): void {
+    const vp = this.engine.getViewport(viewportId);
+    if (!vp) return;
+    const p = vp.getViewPresentation();
+    vp.setViewPresentation(
+      axis === 'h' ? { flipHorizontal: !p.flipHorizontal } : { flipVertical: !p.flipVertical },
+    );
+    vp.render();
+  }
+
+  rotate(viewportId: string, degrees: number): void {
+    const vp = this.engine.getViewport(viewportId);
+    if (!vp) return;
+    const p = vp.getViewPresentation({ rotation: true });
+    vp.setViewPresentation({ rotation: ((((p.rotation ?? 0) + degrees) % 360) + 360) % 360 });
+    vp.render();
+  }
+
+  reset(viewportId: string): void {
+    const vp = this.engine.getViewport(viewportId) as StackViewport | undefined;
+    if (!vp) return;
+    vp.setViewPresentation({ rotation: 0, flipHorizontal: false, flipVertical: false });
+    vp.resetCamera();
+    vp.resetProperties();
+    vp.render();
+  }
+
+  scroll(viewportId: string, delta: number): void {
+    const vp = this.engine.getViewport(viewportId);
+    if (!vp) return;
+    csUtils.scroll(vp, { delta });
+  }
+
+  async jumpTo(viewportId: string, index: number): Promise<void> {
+    const vp = this.stackViewport(viewportId);
+    if (!vp) return;
+    await vp.setImageIdIndex(Math.max(0, Math.min(index, vp.getImageIds().length - 1)));
+  }
+
+  /** Index of an instance (SOP Instance UID) in the stack shown in a viewport, or -1. */
+  indexOf(viewportId: string, sopInstanceUid: string): number {
+    const s = this.shown.get(viewportId);
+    return s ? s.images.findIndex((i) => i.sopInstanceUid === sopInstanceUid) : -1;
+  }
+
+  cine(viewportId: string, play: boolean, fps = 12): void {
+    const vp = this.engine.getViewport(viewportId);
+    if (!vp) return;
+    if (play) toolUtils.cine.playClip(vp.element, { framesPerSecond: fps, loop: true });
+    else toolUtils.cine.stopClip(vp.element);
+  }
+
+  /**
+   * Synchronised scrolling of the viewports given (current study beside its prior): Cornerstone's
+   * image-slice synchroniser matches slices by patient position, not by index, so a prior with a
+   * different table position or slice count stays anatomically aligned.
+   */
+  synchronise(viewportIds: string[]): void {
+    if (this.sync) SynchronizerManager.destroySynchronizer(this.sync.id);
+    this.sync = null;
+    if (viewportIds.length < 2) return;
+    this.sync = synchronizers.createImageSliceSynchronizer(`${this.id}-slices`);
+    for (const viewportId of viewportIds) this.sync.add({ renderingEngineId: this.id, viewportId });
+  }
+
+  /**
+   * MPR: one volume built from the series (streamed into the cache slice by slice), shown in
+   * three orthographic viewports (axial, sagittal, coronal) with their own tool group.
+   */
+  async showMpr(
+    series: LoadedSeries,
+    elements: [HTMLDivElement, HTMLDivElement, HTMLDivElement],
+  ): Promise<string[]> {
+    this.register(series);
+    const ids = ['axial', 'sagittal', 'coronal'].map((o) => `${this.id}-mpr-${o}`);
+    const orientations = [
+      Enums.OrientationAxis.AXIAL,
+      Enums.OrientationAxis.SAGITTAL,
+      Enums.OrientationAxis.CORONAL,
+    ];
+    ids.forEach((viewportId, i) => {
+      if (this.engine.getViewport(viewportId)) this.engine.disableElement(viewportId);
+      this.engine.enableElement({
+        viewportId,
+        type: Enums.ViewportType.ORTHOGRAPHIC,
+        element: elements[i]!,
+        defaultOptions: { orientation: orientations[i]!, background: [0, 0, 0] as Types.Point3 },
+      });
+      this.watchElement(viewportId, elements[i]!);
+    });
+    if (!this.mprGroup) this.mprGroup = createToolGroup(`${this.id}-mpr`);
+    for (const viewportId of ids) this.mprGroup.addViewport(viewportId, this.id);
+    setPrimaryTool(this.mprGroup, this.tool === 'PlanarRotate' ? 'WindowLevel' : this.tool);
+    const volumeId = `cornerstoneStreamingImageVolume:${series.seriesUid}`;
+    const volume = await volumeLoader.createAndCacheVolume(volumeId, {
+      imageIds: series.images.map((i) => i.imageId),
+    });
+    (volume as unknown as { load: () => void }).load();
+    await setVolumesForViewports(this.engine, [{ volumeId }], ids);
+    this.engine.renderViewports(ids);
+    return ids;
+  }
+
+  hideMpr(): void {
+    for (const o of ['axial', 'sagittal', 'coronal']) {
+      const viewportId = `${this.id}-mpr-${o}`;
+      if (this.engine.getViewport(viewportId)) {
+        this.mprGroup?.removeViewports(this.id, viewportId);
+        this.engine.disableElement(viewportId);
+      }
+    }
+  }
+}
