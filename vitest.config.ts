@@ -4,6 +4,7 @@
  *   integration  the real stack: Orthanc, Redis, PostgreSQL, s3rver     (~10 min budget)
  *   e2e          headless Debian Chromium (playwright-core) against the real stack: third-party
  *                viewers (OHIF) and, later, our own viewer                (<10 min budget)
+ *   fuzz         hostile input and faults against the real stack (<8 min budget)
  *   logscan      runs last: greps every log the suite wrote for demo patients' identifiers
  */
 import { defineConfig } from 'vitest/config';
@@ -17,6 +18,8 @@ export default defineConfig({
           name: 'unit',
           include: ['tests/unit/**/*.test.ts'],
           testTimeout: 30_000,
+          // Some unit files migrate an in-memory PGlite (all migrations) in their setup hook.
+          hookTimeout: 60_000,
           pool: 'forks',
         },
       },
@@ -42,6 +45,18 @@ export default defineConfig({
           hookTimeout: 300_000,
           pool: 'forks',
           // One browser at a time: Chromium with SwiftShader takes most of the machine.
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'fuzz',
+          include: ['tests/fuzz/**/*.test.ts'],
+          globalSetup: ['tests/helpers/global-setup.ts'],
+          testTimeout: 480_000,
+          hookTimeout: 180_000,
+          pool: 'forks',
+          // Kills, crashes and floods: one file at a time against the shared stack.
           fileParallelism: false,
         },
       },

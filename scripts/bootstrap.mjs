@@ -37,7 +37,7 @@ const APT_PACKAGES = [
 ];
 
 // logscan stays last: it reads the logs every earlier tier wrote.
-const TEST_TIERS = ['unit', 'integration', 'e2e', 'logscan'];
+const TEST_TIERS = ['unit', 'integration', 'e2e', 'fuzz', 'logscan'];
 
 function say(line) {
   console.log(`[bootstrap] ${line}`);

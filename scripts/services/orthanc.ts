@@ -108,6 +108,10 @@ export function startOrthanc(opts: OrthancOptions): OrthancHandle {
     logDir: opts.logDir,
     board: opts.board,
     endpoint: url,
+    // The archive must be back within 10 s of a crash (issue 7): Orthanc 1.10 can be crashed by
+    // hostile DIMSE input that RadLink cannot filter (C-STORE reaches it directly), so its
+    // backoff tops out at 4 s (plus ~1-2 s start-up) instead of the default 10 s.
+    backoff: { maxMs: 4_000 },
     probe: async (signal) => {
       const res = await fetch(`${url}/system`, { headers: { authorization: auth }, signal });
       await res.arrayBuffer();
