@@ -28,6 +28,10 @@ export const ERRORS = {
   RADLINK_INTERNAL: { statusCode: 500, message: 'Internal error.' },
   RADLINK_UPSTREAM_UNAVAILABLE: { statusCode: 503, message: 'A backing service is unavailable.' },
   RADLINK_NOT_READY: { statusCode: 503, message: 'The service is not ready.' },
+  RADLINK_STORAGE_FULL: {
+    statusCode: 503,
+    message: 'Storage is nearly full: nothing was stored; retry later.',
+  },
   RADLINK_PIN_INVALID: { statusCode: 403, message: 'The signing PIN is wrong; nothing was signed.' },
   RADLINK_PIN_LOCKED: {
     statusCode: 429,
@@ -44,6 +48,22 @@ export const ERRORS = {
   RADLINK_REPORT_SIGNED: {
     statusCode: 409,
     message: 'A signed report cannot be changed; write an addendum.',
+  },
+  // Patient share links (server/src/share). None of these names or hints at the study.
+  RADLINK_SHARE_INVALID: { statusCode: 401, message: 'This share link is not valid.' },
+  RADLINK_SHARE_SECRET_WRONG: { statusCode: 401, message: 'The PIN or birth year is wrong.' },
+  // Answer to opening with the token alone: tells the page which secret to ask for (no attempt used).
+  RADLINK_SHARE_PIN_REQUIRED: { statusCode: 401, message: 'Enter the PIN printed on the slip.' },
+  RADLINK_SHARE_BIRTH_YEAR_REQUIRED: { statusCode: 401, message: "Enter the patient's year of birth." },
+  RADLINK_SHARE_LOCKED: {
+    statusCode: 423,
+    message: 'Too many wrong attempts: this share link is locked. Ask the facility for a new one.',
+  },
+  RADLINK_SHARE_EXPIRED: { statusCode: 410, message: 'This share link has expired.' },
+  RADLINK_SHARE_REVOKED: { statusCode: 410, message: 'This share link was withdrawn by the facility.' },
+  RADLINK_SHARE_SESSION_ENDED: {
+    statusCode: 401,
+    message: 'The viewing session has ended; open the link again.',
   },
 } as const satisfies Record<string, { statusCode: number; message: string }>;
 

@@ -299,7 +299,7 @@ async function main(): Promise<void> {
         ...process.env,
         RADLINK_DATA: dataDir,
         RADLINK_LOG_FILE: join(logDir, 'workers.log'),
-        RADLINK_WORKERS: process.env.RADLINK_WORKERS ?? 'archive',
+        RADLINK_WORKERS: process.env.RADLINK_WORKERS ?? 'archive,ai,thumbnails',
         ...serviceEnv,
       },
       logDir,

@@ -16,11 +16,13 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type pino from 'pino';
+import aiPlugin from './ai/plugin.js';
 import auditPlugin from './audit/audit.js';
 import auditRoutes from './audit/routes.js';
 import type { GatewayConfig } from './config.js';
 import type { Db } from './db/client.js';
 import { migrate } from './db/migrate.js';
+import exportRoutes from './deid/export-routes.js';
 import dicomwebRoutes from './dicomweb/routes.js';
 import healthRoutes from './health/routes.js';
 import authRoutes from './identity/auth-routes.js';
@@ -35,7 +37,10 @@ import { UserRepo } from './identity/users.js';
 import { ChangeFeed } from './index/change-feed.js';
 import { Indexer } from './index/indexer.js';
 import { loggerOptions } from './logger.js';
+import { DiskGuard } from './ops/disk-guard.js';
+import opsPlugin from './ops/plugin.js';
 import errorsPlugin from './plugins/errors.js';
+import { serverFactory } from './plugins/http-server.js';
 import metricsPlugin from './plugins/metrics.js';
 import type { OrthancClient } from './plugins/orthanc.js';
 import type { ObjectStore } from './plugins/s3.js';
@@ -44,6 +49,9 @@ import archiveRoutes from './queues/archive-routes.js';
 import { Queues } from './queues/queues.js';
 import { ResultsConsumer } from './queues/results-consumer.js';
 import readingPlugin from './reading/plugin.js';
+import repairRoutes from './repair/routes.js';
+import sharePlugin from './share/plugin.js';
+import { ShareSessions } from './share/share-sessions.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -75,7 +83,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, db } = deps;
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: loggerOptions(config.RADLINK_LOG_LEVEL) }),
-    ...(deps.https ? { https: deps.https } : {}),
+    // Fastify's own `https` option is replaced by the factory, which sets the slow-client limits.
+    serverFactory: serverFactory(
+      {
+        headersTimeoutMs: config.RADLINK_HEADERS_TIMEOUT_MS,
+        requestTimeoutMs: config.RADLINK_REQUEST_TIMEOUT_MS,
+      },
+      deps.https,
+    ),
     bodyLimit: config.RADLINK_BODY_LIMIT_BYTES,
     trustProxy: config.RADLINK_TRUST_PROXY,
     requestIdHeader: false,
@@ -155,7 +170,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
-  await app.register(guard, { tokens, sessions, metricsToken: config.RADLINK_METRICS_TOKEN });
+  // Patient share links authenticate through the same guard (role `patient`, one study).
+  const shareSessions = new ShareSessions(db, config.RADLINK_SHARE_SESSION_SECONDS);
+  await app.register(guard, {
+    tokens,
+    sessions,
+    metricsToken: config.RADLINK_METRICS_TOKEN,
+    shares: shareSessions,
+  });
   await app.register(auditPlugin, { db });
 
   await app.register(healthRoutes, { statusFile: join(config.RADLINK_DATA, 'run', 'services.json') });
@@ -171,7 +193,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(facilityRoutes, { db, facilities, orthanc: deps.orthanc });
   await app.register(auditRoutes, { db });
   await app.register(readingPlugin);
+  await app.register(sharePlugin, { sessions: shareSessions });
+  // STOW checks free disk space first (ops/disk-guard.ts).
+  app.decorate('diskGuard', DiskGuard.fromConfig(config));
   await app.register(dicomwebRoutes);
+  // Operations: break-glass, retention and legal holds; de-identified research exports.
+  await app.register(opsPlugin);
+  await app.register(exportRoutes);
+  // AI: registry, flows, results and findings (server/src/ai); new series become runs.
+  await app.register(aiPlugin);
+  indexer.onNewInstance = (ids) => app.ai.trigger.onNewInstance(ids);
   // Workers' results (archive copies) are applied here: the gateway is the only database writer.
   const results = new ResultsConsumer({
     db,
@@ -179,14 +210,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     prefix: config.RADLINK_QUEUE_PREFIX,
     registry: app.metrics.registry,
     log: app.log,
+    ai: app.ai.results,
   });
   app.addHook('onReady', async () => results.start());
   app.addHook('preClose', async () => results.stop());
   await app.register(archiveRoutes, { db });
+  await app.register(repairRoutes);
 
   const viewerDir = resolve(config.RADLINK_VIEWER_DIR ?? join(REPO_ROOT, 'viewer', 'dist'));
   if (existsSync(join(viewerDir, 'index.html'))) {
-    await app.register(fastifyStatic, { root: viewerDir, wildcard: true, schemaHide: true });
+    // preCompressed: the viewer build writes .br/.gz beside its assets (viewer/vite.config.ts).
+    await app.register(fastifyStatic, {
+      root: viewerDir,
+      wildcard: true,
+      schemaHide: true,
+      preCompressed: true,
+    });
   } else {
     app.get('/', { schema: { hide: true } }, async (_req, reply) =>
       reply

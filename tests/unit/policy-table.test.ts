@@ -2,12 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { lookupRule, POLICY } from '../../server/src/policy/table.js';
 
 describe('access policy table', () => {
-  it('is the only source of anonymous access: health, login, CORS preflight, viewer files, docs', () => {
+  it('is the only source of anonymous access: health, login, opening a share link, CORS preflight, viewer files, docs', () => {
     const anonymous = Object.entries(POLICY)
       .filter(([, r]) => r.anonymous)
       .map(([k]) => k)
       .sort();
-    expect(anonymous).toEqual(['GET /healthz', 'GET /readyz', 'OPTIONS *', 'POST /api/auth/login']);
+    expect(anonymous).toEqual([
+      'GET /healthz',
+      'GET /readyz',
+      'OPTIONS *',
+      'POST /api/auth/login',
+      'POST /api/share/open',
+    ]);
   });
 
   it('every rule is either anonymous or has roles, never both', () => {

@@ -13,8 +13,17 @@ export const WorkersConfigSchema = Type.Object({
     'info',
   ),
   RADLINK_LOG_FILE: Env.optStr('Also append JSON logs to this file.'),
-  RADLINK_WORKERS: Env.str('Comma-separated queues this process works on (known: archive).', 'archive'),
+  RADLINK_WORKERS: Env.str(
+    'Comma-separated queues this process works on (known: archive, ai, thumbnails).',
+    'archive',
+  ),
   RADLINK_WORKER_CONCURRENCY: Env.int('Jobs run at once per queue in this process.', 2, 1, 64),
+  RADLINK_THUMBNAIL_SIZE: Env.int(
+    "Longest side of pre-rendered series thumbnails in pixels; must equal the gateway's.",
+    128,
+    16,
+    1024,
+  ),
   RADLINK_MODELS_DIR: Env.str(
     'Directory of AI models (<id>/<version>/manifest.json + model.onnx).',
     './models',

@@ -11,11 +11,14 @@ import { Client } from 'minio';
 import pino from 'pino';
 import { ConfigError } from '../../contracts/config.js';
 import { QUEUES, type ResultMessage } from '../../contracts/jobs.js';
+import { startAiWorkers } from './ai/ai-workers.js';
 import { startArchiveWorker } from './archive/worker.js';
 import { loadWorkersConfig, type WorkersConfig } from './config.js';
 import { OrthancReader } from './orthanc.js';
+import { ThumbnailOrthanc } from './thumbnails/orthanc-source.js';
+import { startThumbnailWorker } from './thumbnails/worker.js';
 
-const KNOWN = ['archive'] as const;
+const KNOWN = ['archive', 'ai', 'thumbnails'] as const;
 
 export interface RunningWorkers {
   close(): Promise<void>;
@@ -71,6 +74,24 @@ export async function startWorkers(cfg: WorkersConfig, log: pino.Logger): Promis
         { connection, prefix: cfg.RADLINK_QUEUE_PREFIX, concurrency: cfg.RADLINK_WORKER_CONCURRENCY, log },
       ),
     );
+  }
+  if (names.includes('thumbnails')) {
+    workers.push(
+      startThumbnailWorker(
+        {
+          orthanc: new ThumbnailOrthanc(cfg.ORTHANC_URL, cfg.ORTHANC_USERNAME, cfg.ORTHANC_PASSWORD),
+          s3: s3ClientOf(cfg),
+          bucket: cfg.S3_BUCKET,
+          results,
+          size: cfg.RADLINK_THUMBNAIL_SIZE,
+        },
+        { connection, prefix: cfg.RADLINK_QUEUE_PREFIX, concurrency: cfg.RADLINK_WORKER_CONCURRENCY, log },
+      ),
+    );
+  }
+  if (names.includes('ai')) {
+    // The flow's stage workers; bundled models are validated and announced in the background.
+    workers.push(...startAiWorkers({ cfg, connection, results, log }).workers);
   }
   log.info({ workers: names, prefix: cfg.RADLINK_QUEUE_PREFIX }, 'RadLink workers ready');
   return {

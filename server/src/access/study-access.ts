@@ -10,16 +10,25 @@
  *  - prior studies of the same patient (same ID and issuer) at the owning facility of a study
  *    granted with include_priors — so the reader can compare.
  * System admins and service accounts see everything; model managers see no patient data.
+ * A share-link holder (server/src/share) sees exactly the link's one study, no priors.
+ * A user also sees, until it expires, a study opened by break-glass (server/src/ops/break-glass.ts):
+ * their own emergency grant, with a stated reason, listed for review.
  */
 import type { Queryable } from '../db/client.js';
 import type { Principal } from '../identity/principal.js';
 
-export type StudyScope = { kind: 'all' } | { kind: 'none' } | { kind: 'facility'; facilityId: string };
+export type StudyScope =
+  | { kind: 'all' }
+  | { kind: 'none' }
+  | { kind: 'facility'; facilityId: string; userId?: string }
+  | { kind: 'study'; studyUid: string };
 
 export function scopeOf(p: Principal): StudyScope {
+  if (p.kind === 'share')
+    return p.shareStudyUid ? { kind: 'study', studyUid: p.shareStudyUid } : { kind: 'none' };
   if (p.role === 'system_admin' || p.role === 'service') return { kind: 'all' };
   if (p.role === 'model_manager' || !p.facilityId) return { kind: 'none' };
-  return { kind: 'facility', facilityId: p.facilityId };
+  return { kind: 'facility', facilityId: p.facilityId, userId: p.userId };
 }
 
 /**
@@ -42,8 +51,15 @@ export function studyScopeSql(
 ): { sql: string; params: unknown[] } {
   if (scope.kind === 'all') return { sql: 'TRUE', params: [] };
   if (scope.kind === 'none') return { sql: 'FALSE', params: [] };
+  if (scope.kind === 'study')
+    return { sql: `${alias}.study_uid = $${firstParam}::text`, params: [scope.studyUid] };
   const f = `$${firstParam}::text`;
   const a = alias;
+  const breakGlass = scope.userId
+    ? `
+      OR ${a}.study_uid = ANY (ARRAY(SELECT b.study_uid FROM break_glass_grants b
+                                      WHERE b.user_id::text = $${firstParam + 1}::text AND b.expires_at > now()))`
+    : '';
   const priors = `FROM study_grants g JOIN studies c ON c.study_uid = g.study_uid
              WHERE g.facility_id = ${f} AND g.revoked_at IS NULL AND g.include_priors
                AND c.patient_id IS NOT NULL AND c.facility_id IS NOT NULL`;
@@ -52,8 +68,8 @@ export function studyScopeSql(
       OR ${a}.study_uid = ANY (ARRAY(SELECT g.study_uid FROM study_grants g WHERE g.facility_id = ${f} AND g.revoked_at IS NULL))
       OR (${a}.patient_id = ANY (ARRAY(SELECT c.patient_id ${priors}))
           AND (${a}.facility_id, ${a}.patient_id, COALESCE(${a}.issuer_of_patient_id, '')) IN (
-            SELECT c.facility_id, c.patient_id, COALESCE(c.issuer_of_patient_id, '') ${priors})))`,
-    params: [scope.facilityId],
+            SELECT c.facility_id, c.patient_id, COALESCE(c.issuer_of_patient_id, '') ${priors}))${breakGlass})`,
+    params: scope.userId ? [scope.facilityId, scope.userId] : [scope.facilityId],
   };
 }
 

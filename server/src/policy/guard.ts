@@ -4,10 +4,16 @@
  *  - per request, the caller is authenticated (bearer token, else session cookie) and the
  *    rule's roles are checked before any handler runs.
  * Handlers never re-implement authentication; they read `request.principal`.
+ *
+ * Patient share links (server/src/share) authenticate here too, with their own session
+ * (cookie `radlink_share` or a bearer prefixed `rls_`), as role `patient`: such a caller reaches
+ * only the routes whose rule names that role; every other route answers 404 to it, as if it did
+ * not exist (a link holder learns nothing of the staff API).
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { SHARE_ROLE } from '../../../contracts/roles.js';
 import type { Principal } from '../identity/principal.js';
 import type { SessionRepo, SessionUser } from '../identity/sessions.js';
 import type { TokenService } from '../identity/tokens.js';
@@ -16,6 +22,14 @@ import type { AccessRule } from './rules.js';
 import { lookupRule } from './table.js';
 
 export const SESSION_COOKIE = 'radlink_session';
+export const SHARE_COOKIE = 'radlink_share';
+/** Share-session bearer tokens carry this prefix; user tokens are JWTs (which start with "eyJ"). */
+export const SHARE_BEARER_PREFIX = 'rls_';
+
+/** Resolves a share-session credential to its principal, or throws a coded AppError (ended, revoked...). */
+export interface ShareAuthenticator {
+  principal(credential: string, via: Principal['via']): Promise<Principal>;
+}
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -34,6 +48,7 @@ export interface GuardOptions {
   tokens: TokenService;
   sessions: SessionRepo;
   metricsToken?: string | undefined;
+  shares?: ShareAuthenticator;
 }
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -69,18 +84,27 @@ export async function authenticate(request: FastifyRequest, opts: GuardOptions):
         'The Authorization header must be "Bearer <token>".',
         WWW_AUTH,
       );
+    if (opts.shares && m[1]!.startsWith(SHARE_BEARER_PREFIX))
+      return opts.shares.principal(m[1]!.slice(SHARE_BEARER_PREFIX.length), 'bearer');
     const claims = await opts.tokens.verify(m[1]!);
     if (!claims) throw new AppError('RADLINK_TOKEN_INVALID', undefined, WWW_AUTH);
     const s = await opts.sessions.byId(claims.sid);
     if (!s || s.userId !== claims.sub) throw new AppError('RADLINK_TOKEN_INVALID', undefined, WWW_AUTH);
     return principalFrom(s, 'bearer');
   }
+  // One browser may hold a staff session and a share session (staff checking a printed link):
+  // routes only a share holder reaches use the share session, every other route the staff one.
+  const shareCookie = opts.shares ? request.cookies?.[SHARE_COOKIE] : undefined;
+  const roles = request.routeOptions.config?.access?.roles;
+  const shareOnly = Array.isArray(roles) && roles.length > 0 && roles.every((r) => r === SHARE_ROLE);
+  if (shareCookie && shareOnly) return opts.shares!.principal(shareCookie, 'cookie');
   const cookie = request.cookies?.[SESSION_COOKIE];
   if (cookie) {
     const s = await opts.sessions.byCookie(cookie);
     if (!s) throw new AppError('RADLINK_SESSION_REVOKED', undefined, WWW_AUTH);
     return principalFrom(s, 'cookie');
   }
+  if (shareCookie) return opts.shares!.principal(shareCookie, 'cookie');
   return null;
 }
 
@@ -125,6 +149,11 @@ export default fp(
         if (origin !== undefined && !sameOrigin(origin, request.headers.host)) {
           throw new AppError('RADLINK_FORBIDDEN', 'Cross-origin request refused.');
         }
+      }
+      if (principal.kind === 'share') {
+        if (!Array.isArray(rule.roles) || !rule.roles.includes(SHARE_ROLE))
+          throw new AppError('RADLINK_ROUTE_NOT_FOUND');
+        return;
       }
       if (rule.roles !== 'any-user' && !rule.roles?.includes(principal.role)) {
         throw new AppError('RADLINK_FORBIDDEN');

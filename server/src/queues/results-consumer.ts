@@ -40,6 +40,8 @@ export interface ResultsConsumerOptions {
   prefix: string;
   registry: Registry;
   log: FastifyBaseLogger;
+  /** Applies the AI messages (server/src/ai/results.ts). */
+  ai?: { apply(msg: Extract<ResultMessage, { kind: `ai-${string}` }>): Promise<void> };
 }
 
 export class ResultsConsumer {
@@ -119,6 +121,8 @@ export class ResultsConsumer {
         );
       }
       this.lag.observe(Math.max(0, Number(row.lag)));
+    } else if (msg.kind.startsWith('ai-')) {
+      await this.o.ai?.apply(msg as Extract<ResultMessage, { kind: `ai-${string}` }>);
     } else if (msg.kind === 'archive-failed') {
       this.failures.inc();
       this.o.log.error({ sopInstanceUid: msg.sopInstanceUid, reason: msg.reason }, 'archive failed for good');

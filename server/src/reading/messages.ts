@@ -69,6 +69,7 @@ export default async function messageRoutes(fastify: FastifyInstance, opts: { re
         [r.id, p.userId, request.body.body.normalize('NFC')],
       );
       const [m] = await app.db.query<MessageRow>(`${SELECT} WHERE m.id = $1`, [row!.id]);
+      await app.readingEvents.publish('message.posted', r, { messageId: m!.id, authorId: p.userId });
       return reply.code(201).send(toApi(m!));
     },
   );

@@ -6,6 +6,8 @@
 import type { FastifyInstance } from 'fastify';
 import { FacilityRepo } from '../identity/facilities.js';
 import { UserRepo } from '../identity/users.js';
+import { createDelivery, registerDeliveryRoutes } from './delivery/plugin.js';
+import { registerNotifications } from './events-plugin.js';
 import messageRoutes from './messages.js';
 import { ReadingMetrics } from './metrics.js';
 import reportRoutes from './reports.js';
@@ -28,6 +30,12 @@ export default async function readingPlugin(app: FastifyInstance) {
   // `signers` so reports it signed keep verifying.
   const signers = new Map<string, Signer>([[demoSigner.kind, demoSigner]]);
 
+  // Before the routes that publish events: it decorates `readingEvents` and `specialtyPools`.
+  await registerNotifications(app, {
+    requests,
+    users: new UserRepo(app.db),
+    facilities: new FacilityRepo(app.db),
+  });
   await app.register(requestRoutes, {
     requests,
     users: new UserRepo(app.db),
@@ -36,6 +44,16 @@ export default async function readingPlugin(app: FastifyInstance) {
   });
   await app.register(messageRoutes, { requests });
   await app.register(worklistRoutes);
-  await app.register(reportRoutes, { requests, reports, signer: demoSigner, signers, demoSigner, metrics });
+  const delivery = createDelivery(app, { reports, requests, signers, demoSigner });
+  await app.register(reportRoutes, {
+    requests,
+    reports,
+    signer: demoSigner,
+    signers,
+    demoSigner,
+    metrics,
+    delivery: delivery.delivery,
+  });
+  await registerDeliveryRoutes(app, delivery, { reports, requests });
   await app.register(signingRoutes, { ca, signer: demoSigner });
 }

@@ -6,6 +6,7 @@
  */
 import type { Db } from '../db/client.js';
 import type { Json } from './canonical.js';
+import { MEASUREMENTS_KEY, measurementsOf, templateFieldsOf } from './delivery/measurements.js';
 
 export interface ReportRow {
   id: string;
@@ -16,7 +17,7 @@ export interface ReportRow {
   authorName: string;
   templateId: string;
   language: 'vi' | 'en';
-  fields: Record<string, string>;
+  fields: Record<string, Json>;
   freeText: string;
   status: 'draft' | 'final';
   version: number;
@@ -56,7 +57,9 @@ export function toApi(r: ReportRow) {
     author: { id: r.authorId, name: r.authorName },
     templateId: r.templateId,
     language: r.language,
-    fields: r.fields,
+    // Measurements live in `fields` under a reserved key (so they are signed) but are shown apart.
+    fields: templateFieldsOf(r.fields),
+    measurements: measurementsOf(r.fields),
     freeText: r.freeText,
     status: r.status,
     version: r.version,
@@ -136,7 +139,11 @@ export class ReportRepo {
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (request_id) WHERE parent_report_id IS NULL DO UPDATE
             SET author_id = EXCLUDED.author_id, template_id = EXCLUDED.template_id, language = EXCLUDED.language,
-                fields = EXCLUDED.fields, free_text = EXCLUDED.free_text, version = reports.version + 1,
+                -- Inserted measurements are not part of the autosaved body: keep them.
+                fields = CASE WHEN reports.fields ? '${MEASUREMENTS_KEY}'
+                              THEN EXCLUDED.fields || jsonb_build_object('${MEASUREMENTS_KEY}', reports.fields -> '${MEASUREMENTS_KEY}')
+                              ELSE EXCLUDED.fields END,
+                free_text = EXCLUDED.free_text, version = reports.version + 1,
                 updated_at = now()
           WHERE reports.status = 'draft' AND ($8::int IS NULL OR reports.version = $8::int)
          RETURNING id`,

@@ -42,16 +42,43 @@ export interface ReportRoutesOptions {
   signers: Map<string, Signer>;
   demoSigner: DemoSigner;
   metrics: ReadingMetrics;
+  /** Delivery of signed reports (delivery/): started after each signature, checked by verify. */
+  delivery?: ReportDelivery;
+}
+
+/** What delivery (PDF in S3, DICOM copy in the study) adds to signing and verification. */
+export interface ReportDelivery {
+  /** Called once a report or addendum is signed and committed; must not throw for delivery trouble. */
+  onSigned(reportId: string): Promise<void>;
+  /** Checks the delivered copies of a signed report against its delivery record. */
+  verifyCopies(r: ReportRow): Promise<CopiesVerdict>;
+}
+
+export interface CopyVerdict {
+  status: 'valid' | 'tampered' | 'missing' | 'pending' | 'unavailable';
+  reason: string;
+  sha256: string | null;
+}
+const COPY_NAMES = {
+  pdf: 'PDF copy in S3',
+  dicom: 'DICOM copy in the study',
+  sr: 'SR copy in the study',
+} as const;
+
+export interface CopiesVerdict {
+  pdf: CopyVerdict;
+  dicom: CopyVerdict;
+  sr: CopyVerdict;
 }
 
 const NO_REPORT = () => new AppError('RADLINK_NOT_FOUND', 'No such report.');
 
 /** Drafts are the readers' working copy; the requester's side sees signed reports only. */
-function maySeeReport(p: Principal, req: RequestRow, r: ReportRow): boolean {
+export function maySeeReport(p: Principal, req: RequestRow, r: ReportRow): boolean {
   return maySee(p, req) && (r.status === 'final' || p.role === 'system_admin' || isReaderSide(p, req));
 }
 
-function contentOf(
+export function contentOf(
   r: Pick<
     ReportRow,
     'id' | 'requestId' | 'studyUid' | 'parentReportId' | 'templateId' | 'language' | 'fields' | 'freeText'
@@ -173,6 +200,13 @@ export default async function reportRoutes(fastify: FastifyInstance, opts: Repor
         throw saved.why === 'signed'
           ? new AppError('RADLINK_REPORT_SIGNED')
           : new AppError('RADLINK_CONFLICT', 'The draft was saved elsewhere since you read it; reload it.');
+      // The first save moves the request to 'reported' (reports-repo.ts saveDraft).
+      if (req.status === 'claimed')
+        await app.readingEvents.publish(
+          'request.status-changed',
+          { ...req, status: 'reported' },
+          { previousStatus: 'claimed' },
+        );
       return toApi(saved.report);
     },
   );
@@ -242,6 +276,9 @@ export default async function reportRoutes(fastify: FastifyInstance, opts: Repor
       (signedAt > new Date(req.dueAt) ? metrics.signedLate : metrics.signedOnTime).inc({
         priority: req.priority,
       });
+      await opts.delivery?.onSigned(r.id);
+      const signedReq = (await requests.byId(req.id))!;
+      await app.readingEvents.publish('report.signed', signedReq, { reportId: r.id, addendum: false });
       return toApi((await reports.byId(r.id))!);
     },
   );
@@ -291,6 +328,8 @@ export default async function reportRoutes(fastify: FastifyInstance, opts: Repor
         contentSignedAt: signedAt,
         sig: signature(p, s, name),
       });
+      await opts.delivery?.onSigned(draft.id);
+      await app.readingEvents.publish('report.signed', req, { reportId: draft.id, addendum: true });
       return reply.code(201).send(toApi((await reports.byId(draft.id))!));
     },
   );
@@ -310,45 +349,70 @@ export default async function reportRoutes(fastify: FastifyInstance, opts: Repor
       const { r, req } = await visibleReport(request.principal!, request.params.reportId, request);
       if (r.status !== 'final' || !r.sigSignature || !r.signedAt)
         throw new AppError('RADLINK_CONFLICT', 'This report is a draft: there is no signature to verify.');
-      const signerOf = { userId: r.sigSignerId!, name: r.sigSignerName! };
-      const base = {
-        reportId: r.id,
-        contentHash: r.contentHash,
-        signer: { id: signerOf.userId, name: signerOf.name },
-        demo: r.sigSignerKind === demoSigner.kind,
+      const record = await verifyStoredReport({ signers, demoSigner }, r, req.accessionNumber);
+      if (!opts.delivery) return record;
+      // Each delivered copy is checked against the delivery record. A tampered record keeps its own
+      // reason (it is the signed source); otherwise any altered copy makes the report tampered, named.
+      const copies = await opts.delivery.verifyCopies(r);
+      const bad = (['pdf', 'dicom', 'sr'] as const).filter((k) => copies[k].status === 'tampered');
+      if (bad.length === 0 || record.status === 'tampered') return { ...record, copies };
+      return {
+        ...record,
+        status: 'tampered' as const,
+        reason: bad.map((k) => `${COPY_NAMES[k]}: ${copies[k].reason}`).join(' '),
+        copies,
       };
-      const verifier = signers.get(r.sigSignerKind!);
-      if (!verifier)
-        return {
-          ...base,
-          status: 'untrusted' as const,
-          reason: `No signer "${r.sigSignerKind}" is configured to verify this signature.`,
-          signedAt: null,
-          revokedAt: null,
-          certificate: null,
-        };
-      const content = canonicalReport(contentOf(r, req.accessionNumber, signerOf, new Date(r.signedAt)));
-      const result = await verifier.verify(content, r.sigSignature);
-      if (result.status !== 'tampered' && sha256Hex(content) !== r.contentHash)
-        return {
-          ...base,
-          ...result,
-          status: 'tampered' as const,
-          reason: 'The stored content hash does not match the report.',
-        };
-      // The certificate must be the signer's own: a valid signature by another account's key is not theirs.
-      if (
-        (result.status === 'valid' || result.status === 'revoked-since') &&
-        verifier === demoSigner &&
-        (await demoSigner.ownerOf(result.certificate!.serial)) !== signerOf.userId
-      )
-        return {
-          ...base,
-          ...result,
-          status: 'untrusted' as const,
-          reason: 'The certificate belongs to another user.',
-        };
-      return { ...base, ...result };
     },
   );
+}
+
+/**
+ * Verifies a signed report (or addendum) as stored now: rebuilds the canonical bytes from the
+ * row and asks the signer that made the signature whether they still match.
+ */
+export async function verifyStoredReport(
+  deps: { signers: Map<string, Signer>; demoSigner: DemoSigner },
+  r: ReportRow,
+  accessionNumber: string,
+) {
+  const { signers, demoSigner } = deps;
+  const signerOf = { userId: r.sigSignerId!, name: r.sigSignerName! };
+  const base = {
+    reportId: r.id,
+    contentHash: r.contentHash,
+    signer: { id: signerOf.userId, name: signerOf.name },
+    demo: r.sigSignerKind === demoSigner.kind,
+  };
+  const verifier = signers.get(r.sigSignerKind!);
+  if (!verifier)
+    return {
+      ...base,
+      status: 'untrusted' as const,
+      reason: `No signer "${r.sigSignerKind}" is configured to verify this signature.`,
+      signedAt: null,
+      revokedAt: null,
+      certificate: null,
+    };
+  const content = canonicalReport(contentOf(r, accessionNumber, signerOf, new Date(r.signedAt!)));
+  const result = await verifier.verify(content, r.sigSignature!);
+  if (result.status !== 'tampered' && sha256Hex(content) !== r.contentHash)
+    return {
+      ...base,
+      ...result,
+      status: 'tampered' as const,
+      reason: 'The stored content hash does not match the report.',
+    };
+  // The certificate must be the signer's own: a valid signature by another account's key is not theirs.
+  if (
+    (result.status === 'valid' || result.status === 'revoked-since') &&
+    verifier === demoSigner &&
+    (await demoSigner.ownerOf(result.certificate!.serial)) !== signerOf.userId
+  )
+    return {
+      ...base,
+      ...result,
+      status: 'untrusted' as const,
+      reason: 'The certificate belongs to another user.',
+    };
+  return { ...base, ...result };
 }

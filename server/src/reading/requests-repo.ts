@@ -172,7 +172,8 @@ export class RequestRepo {
   /** The claim: exactly one caller wins a request; the others get false. */
   async claim(id: string, userId: string, targetFacilityId: string): Promise<boolean> {
     const rows = await this.db.query(
-      `UPDATE read_requests SET status = 'claimed', claimed_by = $2, claimed_at = now(), updated_at = now()
+      `UPDATE read_requests SET status = 'claimed', claimed_by = $2, claimed_at = now(), updated_at = now(),
+              first_claimed_at = COALESCE(first_claimed_at, now())
         WHERE id = $1 AND target_facility_id = $3 AND status = 'requested' AND claimed_by IS NULL
         RETURNING id`,
       [id, userId, targetFacilityId],
@@ -196,7 +197,8 @@ export class RequestRepo {
     const rows = await this.db.query(
       `UPDATE read_requests
           SET status = CASE WHEN status = 'requested' THEN 'claimed' ELSE status END,
-              claimed_by = $2, claimed_at = now(), updated_at = now()
+              claimed_by = $2, claimed_at = now(), updated_at = now(),
+              first_claimed_at = COALESCE(first_claimed_at, now())
         WHERE id = $1 AND status IN ('requested', 'claimed', 'reported')
           AND ($3::uuid IS NULL OR claimed_by = $3::uuid)
         RETURNING id`,

@@ -94,6 +94,8 @@ export default async function requestRoutes(fastify: FastifyInstance, opts: Requ
         throw new AppError('RADLINK_VALIDATION', 'targetFacilityId must be another facility.');
       if (!(await facilities.byId(b.targetFacilityId)))
         throw new AppError('RADLINK_VALIDATION', 'targetFacilityId names no facility.');
+      if (b.specialtyPool && !(await app.specialtyPools.exists(b.targetFacilityId, b.specialtyPool)))
+        throw new AppError('RADLINK_VALIDATION', 'specialtyPool names no pool of the target facility.');
       try {
         const created = await requests.create({
           studyUid: b.studyUid,
@@ -108,6 +110,7 @@ export default async function requestRoutes(fastify: FastifyInstance, opts: Requ
           tatMinutes: tatMinutes(app.config, b.priority),
         });
         metrics.requestsCreated.inc({ priority: b.priority });
+        await app.readingEvents.publish('request.created', created);
         return reply.code(201).send(toApi(created));
       } catch (e) {
         if (e instanceof DuplicateOpenRequest)
@@ -190,7 +193,9 @@ export default async function requestRoutes(fastify: FastifyInstance, opts: Requ
           'RADLINK_CONFLICT',
           `A ${r.status === 'requested' ? 'claimed' : r.status} request cannot be cancelled.`,
         );
-      return toApi((await requests.byId(r.id))!);
+      const cancelled = (await requests.byId(r.id))!;
+      await app.readingEvents.publish('request.status-changed', cancelled, { previousStatus: r.status });
+      return toApi(cancelled);
     },
   );
 
@@ -222,7 +227,9 @@ export default async function requestRoutes(fastify: FastifyInstance, opts: Requ
             : `A ${now.status} request cannot be claimed.`,
         );
       }
-      return toApi((await requests.byId(r.id))!);
+      const claimed = (await requests.byId(r.id))!;
+      await app.readingEvents.publish('request.claimed', claimed);
+      return toApi(claimed);
     },
   );
 
@@ -242,7 +249,9 @@ export default async function requestRoutes(fastify: FastifyInstance, opts: Requ
       const admin = holderOrAdmin(p, r, 'release');
       if (!(await requests.release(r.id, admin ? null : p.userId)))
         throw new AppError('RADLINK_CONFLICT', `A ${r.status} request cannot be released.`);
-      return toApi((await requests.byId(r.id))!);
+      const released = (await requests.byId(r.id))!;
+      await app.readingEvents.publish('request.released', released, { previousStatus: r.status });
+      return toApi(released);
     },
   );
 
@@ -269,7 +278,9 @@ export default async function requestRoutes(fastify: FastifyInstance, opts: Requ
         );
       if (!(await requests.reassign(r.id, to.id, admin ? null : p.userId)))
         throw new AppError('RADLINK_CONFLICT', `A ${r.status} request cannot be reassigned.`);
-      return toApi((await requests.byId(r.id))!);
+      const reassigned = (await requests.byId(r.id))!;
+      await app.readingEvents.publish('request.claimed', reassigned, { previousStatus: r.status });
+      return toApi(reassigned);
     },
   );
 }

@@ -71,6 +71,9 @@ export const WorklistItem = Type.Object({
   requestingFacilityName: Type.String(),
   waitingMinutes: Type.Integer(),
   aiFlag: Type.Union([Type.Boolean(), Type.Null()]),
+  inMyPool: Type.Boolean({
+    description: 'The request names a specialty pool I belong to (it sorts first for me)',
+  }),
   patient: Type.Object({
     name: Nullable(Type.String()),
     id: Nullable(Type.String()),
@@ -94,6 +97,12 @@ export const WorklistQuery = Type.Object(
     facilityId: Type.Optional(FacilityId),
     flagged: Type.Optional(Type.Boolean()),
     mine: Type.Optional(Type.Boolean()),
+    pool: Type.Optional(
+      Type.String({
+        pattern: '^[a-z0-9][a-z0-9-]{0,39}$',
+        description: '"mine": requests for my specialty pools; else one pool',
+      }),
+    ),
     targetFacilityId: Type.Optional(FacilityId),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
     offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000, default: 0 })),
@@ -118,6 +127,68 @@ export const Signature = Type.Object({
   signature: Type.String({ description: 'Compact JWS with the certificate chain in x5c' }),
 });
 
+const MeasurementKindSchema = Type.Union([
+  Type.Literal('length'),
+  Type.Literal('angle'),
+  Type.Literal('ellipse'),
+  Type.Literal('rectangle'),
+  Type.Literal('probe'),
+]);
+const NullableNumber = Type.Union([Type.Number(), Type.Null()]);
+export const Measurement = Type.Object({
+  n: Type.Integer(),
+  kind: MeasurementKindSchema,
+  label: Nullable(Type.String()),
+  value: Type.Number(),
+  unit: Type.String(),
+  seriesUid: Type.String(),
+  sopInstanceUid: Type.String(),
+  seriesNumber: Type.Union([Type.Integer(), Type.Null()]),
+  instanceNumber: Type.Union([Type.Integer(), Type.Null()]),
+  stats: Type.Union([
+    Type.Object({ mean: NullableNumber, sd: NullableNumber, areaMm2: NullableNumber }),
+    Type.Null(),
+  ]),
+  addedBy: Type.String(),
+  addedAt: Iso,
+});
+
+const Uid = StudyUid;
+const Finite = (o: { minimum?: number; maximum?: number } = {}) =>
+  Type.Number({ minimum: -1e9, maximum: 1e9, ...o });
+export const AddMeasurementsBody = Type.Object(
+  {
+    items: Type.Array(
+      Type.Object(
+        {
+          kind: MeasurementKindSchema,
+          label: Type.Optional(Type.String({ maxLength: 120 })),
+          value: Finite(),
+          unit: Type.String({ maxLength: 8 }),
+          seriesUid: Uid,
+          sopInstanceUid: Uid,
+          stats: Type.Optional(
+            Type.Object(
+              {
+                mean: Type.Optional(Finite()),
+                sd: Type.Optional(Finite({ minimum: 0 })),
+                areaMm2: Type.Optional(Finite({ minimum: 0 })),
+              },
+              { additionalProperties: false },
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: 50 },
+    ),
+    version: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'The draft version last read; a stale one answers 409' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const Report = Type.Object({
   id: Type.String(),
   requestId: Type.String(),
@@ -127,6 +198,9 @@ export const Report = Type.Object({
   templateId: Type.String(),
   language: Lang,
   fields: Type.Record(Type.String(), Type.String()),
+  measurements: Type.Array(Measurement, {
+    description: 'Viewer measurements inserted into the report (signed with it)',
+  }),
   freeText: Type.String(),
   status: Type.Union([Type.Literal('draft'), Type.Literal('final')]),
   version: Type.Integer(),
@@ -168,6 +242,18 @@ export const CertificateInfo = Type.Object({
   notAfter: Iso,
 });
 
+const CopyVerdict = Type.Object({
+  status: Type.Union([
+    Type.Literal('valid'),
+    Type.Literal('tampered'),
+    Type.Literal('missing'),
+    Type.Literal('pending'),
+    Type.Literal('unavailable'),
+  ]),
+  reason: Type.String(),
+  sha256: Nullable(Type.String()),
+});
+
 export const VerifyResponse = Type.Object({
   reportId: Type.String(),
   status: Type.Union([
@@ -184,6 +270,19 @@ export const VerifyResponse = Type.Object({
   signer: Type.Union([Person, Type.Null()]),
   certificate: Type.Union([CertificateInfo, Type.Null()]),
   demo: Type.Boolean({ description: 'Signed with the demo CA: not a legal signature' }),
+  copies: Type.Optional(
+    Type.Object(
+      {
+        pdf: CopyVerdict,
+        dicom: CopyVerdict,
+        sr: CopyVerdict,
+      },
+      {
+        description:
+          'The delivered copies (PDF in S3; Encapsulated PDF and Basic Text SR in the study) against the delivery record',
+      },
+    ),
+  ),
 });
 
 const LangText = Type.Object({ vi: Type.String(), en: Type.String() });

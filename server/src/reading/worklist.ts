@@ -1,13 +1,15 @@
 /**
  * The radiologist's worklist: the open requests sent to my facility, worst first — priority
- * (STAT, urgent, routine), then studies an AI model flagged, then the longest waiting. It shows
- * the patient and study (the request's grant shares them with my facility) and who holds each
- * claim, so a claimed request is visibly locked.
+ * (STAT, urgent, routine), then my specialty pools' requests (pools.ts has the rule), then studies
+ * an AI model flagged, then the longest waiting. It shows the patient and study (the request's
+ * grant shares them with my facility) and who holds each claim, so a claimed request is visibly
+ * locked.
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../plugins/errors.js';
+import { inMyPoolSql, poolRankSql } from './pools.js';
 import { REQUEST_COLS, REQUEST_FROM, type RequestRow, toApi } from './requests-repo.js';
 import { WorklistItem, WorklistQuery } from './schemas.js';
 import { PRIORITY_RANK_SQL } from './turnaround.js';
@@ -24,6 +26,7 @@ interface WorklistRow extends RequestRow {
   studyDescription: string | null;
   modalities: string[];
   numInstances: number;
+  inMyPool: boolean;
 }
 
 export default async function worklistRoutes(fastify: FastifyInstance) {
@@ -60,6 +63,12 @@ export default async function worklistRoutes(fastify: FastifyInstance) {
       if (q.facilityId) add((n) => `r.requesting_facility_id = ${n}`, q.facilityId);
       if (q.flagged !== undefined) where.push(q.flagged ? 's.ai_flag IS TRUE' : 's.ai_flag IS NOT TRUE');
       if (q.mine) add((n) => `r.claimed_by = ${n}`, p.userId);
+      // Specialty pools (pools.ts): my pools' requests first; other pools' after their head start.
+      params.push(p.userId, app.config.RADLINK_POOL_FIRST_MINUTES);
+      const me = `$${params.length - 1}`;
+      const poolRank = poolRankSql(me, `$${params.length}`);
+      if (q.pool === 'mine') where.push(inMyPoolSql(me));
+      else if (q.pool) add((n) => `r.specialty_pool = ${n}`, q.pool);
       params.push(q.limit ?? 50, q.offset ?? 0);
       const rows = await app.db.query<WorklistRow>(
         `SELECT ${REQUEST_COLS}, f.name AS "requestingFacilityName",
@@ -67,12 +76,12 @@ export default async function worklistRoutes(fastify: FastifyInstance) {
                 s.ai_flag AS "aiFlag", s.patient_name AS "patientName", s.patient_id AS "patientId",
                 s.patient_sex AS "patientSex", s.patient_birth_date AS "patientBirthDate",
                 s.study_date AS "studyDate", s.study_description AS "studyDescription",
-                s.modalities, s.num_instances AS "numInstances"
+                s.modalities, s.num_instances AS "numInstances", ${inMyPoolSql(me)} AS "inMyPool"
            FROM ${REQUEST_FROM}
            JOIN studies s ON s.study_uid = r.study_uid
            JOIN facilities f ON f.id = r.requesting_facility_id
           WHERE ${where.length ? where.join(' AND ') : 'TRUE'}
-          ORDER BY ${PRIORITY_RANK_SQL}, (s.ai_flag IS TRUE) DESC, r.created_at, r.id
+          ORDER BY ${PRIORITY_RANK_SQL}, ${poolRank}, (s.ai_flag IS TRUE) DESC, r.created_at, r.id
           LIMIT $${params.length - 1} OFFSET $${params.length}`,
         params,
       );
@@ -82,6 +91,7 @@ export default async function worklistRoutes(fastify: FastifyInstance) {
         requestingFacilityName: r.requestingFacilityName,
         waitingMinutes: r.waitingMinutes,
         aiFlag: r.aiFlag,
+        inMyPool: r.inMyPool,
         patient: { name: r.patientName, id: r.patientId, sex: r.patientSex, birthDate: r.patientBirthDate },
         study: {
           date: r.studyDate,

@@ -135,7 +135,10 @@ export function archiveProcessor(deps: ArchiveDeps) {
   };
 }
 
-export async function publish(results: Queue<ResultMessage>, msg: ResultMessage): Promise<void> {
+export async function publish(
+  results: Queue<ResultMessage>,
+  msg: Extract<ResultMessage, { kind: 'archived' | 'archive-failed' | 'thumbnail' }>,
+): Promise<void> {
   const id =
     msg.kind === 'thumbnail' ? jobId('thumbnail', msg.seriesUid) : jobId(msg.kind, msg.sopInstanceUid);
   await results.add(msg.kind, msg, { jobId: id });
