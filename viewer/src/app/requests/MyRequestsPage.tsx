@@ -12,6 +12,7 @@ import { LiveIndicator, useLive } from '../live.js';
 import { href } from '../routes.js';
 import { currentUser, language } from '../session.js';
 import { t } from '../t.js';
+import { AiFlaggedPrompt } from './AiFlaggedPrompt.js';
 
 export function MyRequestsPage() {
   const [status, setStatus] = useState<RequestStatus | ''>('');
@@ -88,6 +89,7 @@ export function MyRequestsPage() {
           </a>
         )}
       </div>
+      {me.role !== 'radiologist' && <AiFlaggedPrompt />}
       {error && (
         <p class="error" role="alert">
           {error}
