@@ -94,7 +94,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: config.RADLINK_BODY_LIMIT_BYTES,
     trustProxy: config.RADLINK_TRUST_PROXY,
     requestIdHeader: false,
-    disableRequestLogging: false,
     ajv: {
       customOptions: { allErrors: false, coerceTypes: true, useDefaults: true, removeAdditional: false },
     },

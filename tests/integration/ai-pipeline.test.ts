@@ -510,8 +510,11 @@ describe('AI flow', () => {
       facilities: Array<{ facilityId: string; runs: number; failed: number }>;
     };
     const m = s.models.find((x) => x.modelId === 'liver-lesion-ct')!;
-    expect(m.runs).toBe(2);
-    expect(m.failed).toBe(1);
+    // Model-wide figures also count CT series other test files left in the shared Orthanc (this
+    // app's change feed indexes them, so the model runs on them too): at least this file's runs.
+    // The per-facility figures below are this file's alone, and exact.
+    expect(m.runs).toBeGreaterThanOrEqual(2);
+    expect(m.failed).toBeGreaterThanOrEqual(1);
     expect(m.accepted).toBe(1);
     expect(m.acceptanceRate).toBe(1);
     expect(m.meanInferenceMs).toBeGreaterThan(0);
@@ -522,7 +525,7 @@ describe('AI flow', () => {
     expect(metrics.body).toMatch(
       /radlink_ai_runs_total\{[^}]*model="liver-lesion-ct"[^}]*outcome="completed"[^}]*\} [1-9]/,
     );
-    expect(metrics.body).toMatch(/radlink_ai_runs_total\{[^}]*outcome="failed"[^}]*\} 1/);
+    expect(metrics.body).toMatch(/radlink_ai_runs_total\{[^}]*outcome="failed"[^}]*\} [1-9]/);
     expect(metrics.body).toMatch(/radlink_ai_acceptance_ratio\{model="liver-lesion-ct",version="1.0.0"\} 1/);
     expect(metrics.body).toMatch(
       /radlink_ai_inference_seconds_count\{model="liver-lesion-ct",version="1.0.0"\} [1-9]/,
