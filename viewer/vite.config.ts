@@ -52,7 +52,6 @@ export default defineConfig({
       { find: /^@babel\/runtime\/helpers\/(.*)$/, replacement: '@babel/runtime-corejs2/helpers/$1' },
     ],
   },
-  esbuild: { jsx: 'automatic', jsxImportSource: 'preact' },
   oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
   worker: { format: 'es' },
   optimizeDeps: { exclude: ['@cornerstonejs/dicom-image-loader'] },

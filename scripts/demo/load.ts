@@ -35,7 +35,7 @@ class Api {
   }
 
   async call(method: string, path: string, body: unknown, ok: number[]): Promise<unknown> {
-    const res = await fetch(`${this.base}${path}`, {
+    const res = await fetchRetrying(`${this.base}${path}`, {
       method,
       headers: {
         ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
@@ -54,7 +54,7 @@ class Api {
       parts.map((p) => ({ contentType: 'application/dicom', body: p })),
       'application/dicom',
     );
-    const res = await fetch(`${this.base}/dicom-web/studies`, {
+    const res = await fetchRetrying(`${this.base}/dicom-web/studies`, {
       method: 'POST',
       headers: {
         authorization: `Bearer ${this.token}`,
@@ -66,6 +66,24 @@ class Api {
     await res.arrayBuffer();
     if (res.status !== 200) throw new Error(`STOW: HTTP ${res.status}`);
     return parts.length;
+  }
+}
+
+/**
+ * fetch, sent again when the connection failed before any answer. Generating a 512² CT keeps this
+ * process busy for tens of seconds; meanwhile the gateway may close the idle kept-alive socket,
+ * and the next request on it fails with "fetch failed" without having been processed. Every
+ * request here is safe to repeat: STOW of identical instances is idempotent, and the set-up calls
+ * accept 409 for what already exists.
+ */
+async function fetchRetrying(url: string, init: RequestInit, attempts = 3): Promise<Response> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fetch(url, init);
+    } catch (err) {
+      if (i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 500 * i));
+    }
   }
 }
 

@@ -152,7 +152,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(rateLimit, {
     global: false,
     redis: deps.redis,
-    nameSpace: 'radlink-rl-',
+    // Per installation, like the queues: two installations sharing a Redis keep separate counts.
+    nameSpace: `${config.RADLINK_QUEUE_PREFIX}-rl-`,
     // Rate limiting is defence in depth: if Redis is briefly down, logins still work.
     skipOnError: true,
     errorResponseBuilder: (_req, ctx) => ({

@@ -11,7 +11,12 @@ let t: TestApp;
 let admin: string;
 
 beforeAll(async () => {
-  t = await buildTestApp({ name: 'auth', env: { RADLINK_LOGIN_RATE_LIMIT: '5' } });
+  // Its own installation prefix: the login counts of other test files (same Redis, same client
+  // address, same admin user) must not use up this file's limit of 5.
+  t = await buildTestApp({
+    name: 'auth',
+    env: { RADLINK_LOGIN_RATE_LIMIT: '5', RADLINK_QUEUE_PREFIX: `auth${process.pid}` },
+  });
   admin = await t.adminToken();
   await t.app.inject({
     method: 'POST',
