@@ -46,8 +46,12 @@ const SEED = Number(process.env.RADLINK_FUZZ_SEED ?? 20261124);
 const STOW_COUNT = Number(process.env.RADLINK_FUZZ_STOW ?? 2000);
 const DIMSE_COUNT = Number(process.env.RADLINK_FUZZ_DIMSE ?? 80);
 const BATCH = 20;
-/** The gateway holds whole STOW bodies of ≤ BATCH parts; 1 GiB leaves room and still catches leaks. */
-const RSS_BOUND_BYTES = 1024 * 1024 * 1024;
+/**
+ * The gateway's memory may grow by at most this much over its idle footprint while it parses the
+ * mutants (STOW bodies of ≤ BATCH parts are held whole). The idle footprint itself is mostly
+ * PGlite's WASM Postgres (~0.6 GB) and is reported, not bounded here.
+ */
+const RSS_GROWTH_BOUND_BYTES = 384 * 1024 * 1024;
 const ORTHANC_RESTART_LIMIT_MS = 10_000;
 /**
  * How long the sender waits for Orthanc's answer to one association. Orthanc 1.10 receives C-STORE
@@ -486,7 +490,7 @@ describe('hostile DICOM', () => {
     const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(10_000) });
     expect(res.status).toBe(200);
     expect(peakRss).toBeGreaterThan(0);
-    expect(peakRss).toBeLessThan(RSS_BOUND_BYTES);
+    expect(peakRss - baselineRss).toBeLessThan(RSS_GROWTH_BOUND_BYTES);
     for (const c of crashes) expect(c.restartMs, c.reproducer).toBeLessThanOrEqual(ORTHANC_RESTART_LIMIT_MS);
     writeFileSync(
       join(ARTIFACTS, 'process-summary.json'),
