@@ -21,9 +21,9 @@
  *    configuration): the flow must not read a series that is still arriving. That wait is
  *    reported on its own and is not counted as pipeline overhead; everything after it is.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DEMO_PATIENTS } from '../scripts/demo/patients.js';
@@ -38,6 +38,7 @@ import { loadModel } from '../workers/src/ai/manifest.js';
 import { runModel } from '../workers/src/ai/run-model.js';
 import { SessionCache } from '../workers/src/ai/session-cache.js';
 import { buildVolume } from '../workers/src/ai/volume.js';
+import { type Proc, startProcess } from './lib/processes.js';
 
 const RUNS = Number(process.env.BENCH_AI_RUNS ?? 3);
 const ROWS = 256;
@@ -51,35 +52,6 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-
-interface Proc {
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-function startProcess(name: string, script: string, procEnv: Record<string, string>, logDir: string): Proc {
-  const out = createWriteStream(join(logDir, `${name}.out`));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, script)], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...procEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.pipe(out);
-  child.stderr?.pipe(out);
-  return {
-    child,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-        child.once('exit', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
-  };
-}
 
 async function api<T>(base: string, token: string, method: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(`${base}${path}`, {

@@ -28,9 +28,9 @@
  *    both; then studies added straight into the index (the QIDO engineer's bench/qido-index.ts
  *    seeds the same way) up to BENCH_QIDO_BIG and the mix again, gateway only, over HTTP.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -47,6 +47,7 @@ import { foldForSearch } from '../server/src/index/name-folding.js';
 import { startTestStack } from '../tests/helpers/global-setup.js';
 import { serviceEnv } from '../tests/helpers/stack-env.js';
 import { tinyDicom } from '../tests/helpers/tiny-dicom.js';
+import { type Proc, startProcess } from './lib/processes.js';
 import { MODS, randomName, rng } from './lib/vietnamese-names.js';
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
@@ -90,39 +91,6 @@ const ratio = (a: number, b: number) => r2(a / b);
 
 // ---------------------------------------------------------------------------------------------
 // Processes: the gateway and the archive worker, as in production
-
-interface Proc {
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-function startProcess(name: string, script: string, procEnv: Record<string, string>, logDir: string): Proc {
-  const out = createWriteStream(join(logDir, `${name}.out`));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, script)], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...procEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.pipe(out);
-  child.stderr?.pipe(out);
-  child.once('exit', (code, signal) => {
-    if (code !== 0 && signal !== 'SIGTERM')
-      console.error(`[bench] ${name} exited (${code ?? signal}); see ${name}.out`);
-  });
-  return {
-    child,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-        child.once('exit', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
-  };
-}
 
 async function waitHttp(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
