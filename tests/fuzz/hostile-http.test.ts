@@ -98,6 +98,7 @@ beforeAll(async () => {
   t = await buildTestApp({
     name: 'hostile-http',
     env: {
+      RADLINK_LOGIN_RATE_LIMIT: '10',
       RADLINK_HEADERS_TIMEOUT_MS: '2000',
       RADLINK_REQUEST_TIMEOUT_MS: '10000',
       RADLINK_STOW_MAX_REQUEST_BYTES: String(8 * 1024 * 1024),

@@ -32,6 +32,10 @@ export function gatewayEnv(
     RADLINK_ADMIN_PASSWORD: ADMIN_PASSWORD,
     RADLINK_LOG_LEVEL: 'info',
     RADLINK_VIEWER_DIR: join(s.dataDir, 'no-viewer'),
+    // Every test file logs in as the same users from 127.0.0.1 against one Redis within minutes:
+    // the production limit (10 per minute per address and user) would refuse them. Tests of the
+    // limit itself set it back (auth.test.ts, hostile-http.test.ts).
+    RADLINK_LOGIN_RATE_LIMIT: '1000',
     ...serviceEnv(s),
     ...overrides,
   };
