@@ -54,11 +54,27 @@ async function orthancInstanceIds(orthanc: OrthancClient): Promise<Set<string>> 
   }
 }
 
-async function archiveKeys(s3: ObjectStore): Promise<Set<string>> {
+/**
+ * The archive keys present in S3: one listing, or, if the store cannot list (s3rver answers 500 to
+ * some listings of a few thousand keys), one HEAD per key the index expects.
+ */
+async function archiveKeys(s3: ObjectStore, expected: string[]): Promise<Set<string>> {
   const keys = new Set<string>();
-  const stream = s3.client.listObjectsV2(s3.bucket, 'dicom-', true) as AsyncIterable<{ name?: string }>;
-  for await (const o of stream) if (o.name) keys.add(o.name);
-  return keys;
+  try {
+    const stream = s3.client.listObjectsV2(s3.bucket, 'dicom-', true) as AsyncIterable<{ name?: string }>;
+    for await (const o of stream) if (o.name) keys.add(o.name);
+    return keys;
+  } catch {
+    keys.clear();
+    for (const key of expected) {
+      const there = await s3.client.statObject(s3.bucket, key).then(
+        () => true,
+        () => false,
+      );
+      if (there) keys.add(key);
+    }
+    return keys;
+  }
 }
 
 interface IndexRow {
@@ -74,7 +90,11 @@ export async function measureDrift(deps: DriftDeps): Promise<Drift & { rows: Ind
   const rows = await deps.db.query<IndexRow>(
     'SELECT sop_instance_uid, orthanc_id, archive_key, archived_at::text FROM instances',
   );
-  const [inOrthanc, inS3] = await Promise.all([orthancInstanceIds(deps.orthanc), archiveKeys(deps.s3)]);
+  const expectedKeys = rows.map((r) => r.archive_key).filter((k): k is string => !!k);
+  const [inOrthanc, inS3] = await Promise.all([
+    orthancInstanceIds(deps.orthanc),
+    archiveKeys(deps.s3, expectedKeys),
+  ]);
   const indexedOrthancIds = new Set(rows.map((r) => r.orthanc_id).filter((x): x is string => !!x));
   return {
     orthancInstances: inOrthanc.size,
