@@ -26,6 +26,7 @@ import type { OrthancClient } from '../plugins/orthanc.js';
 import type { Queues } from '../queues/queues.js';
 import type { Attribution, Indexer } from './indexer.js';
 import { reconcileDeletedStudies } from './reconcile.js';
+import { isUnindexable, recordUnindexable } from './rejects.js';
 
 export interface OrthancChange {
   ChangeType: string;
@@ -263,6 +264,14 @@ export class ChangeFeed {
     } catch (err) {
       if (err instanceof AppError && err.code === 'RADLINK_NOT_FOUND') return;
       if (err instanceof AppError && err.code === 'RADLINK_UPSTREAM_UNAVAILABLE') throw err;
+      // An object that lacks what the index needs will not improve with retries: record it once
+      // (the drift count reports it as unindexable) and move on.
+      if (c.ChangeType === 'NewInstance' && isUnindexable(err)) {
+        await recordUnindexable(this.o.db, c.ID, err.message);
+        this.attempts.delete(c.Seq);
+        this.o.log.warn({ seq: c.Seq, orthancId: c.ID, reason: err.message }, 'instance cannot be indexed');
+        return;
+      }
       const n = (this.attempts.get(c.Seq) ?? 0) + 1;
       if (n < MAX_ATTEMPTS_PER_CHANGE) {
         this.attempts.set(c.Seq, n);

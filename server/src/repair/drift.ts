@@ -21,6 +21,8 @@ import { createHash } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../db/client.js';
 import type { Attribution, Indexer } from '../index/indexer.js';
+import { isUnindexable, recordUnindexable, unindexableIds } from '../index/rejects.js';
+import { AppError } from '../plugins/errors.js';
 import type { OrthancClient } from '../plugins/orthanc.js';
 import type { ObjectStore } from '../plugins/s3.js';
 import type { Queues } from '../queues/queues.js';
@@ -29,8 +31,10 @@ export interface Drift {
   orthancInstances: number;
   indexedInstances: number;
   archivedObjects: number;
-  /** Orthanc instance ids with no index row. */
+  /** Orthanc instance ids with no index row (excluding the unindexable ones). */
   missingFromIndex: string[];
+  /** Orthanc instance ids that can never be indexed (no valid UIDs); reported, not repaired. */
+  unindexable: string[];
   /** SOP Instance UIDs indexed but absent from Orthanc. */
   missingFromOrthanc: string[];
   /** SOP Instance UIDs indexed but with no verified S3 copy (not yet archived, or the object is gone). */
@@ -91,16 +95,18 @@ export async function measureDrift(deps: DriftDeps): Promise<Drift & { rows: Ind
     'SELECT sop_instance_uid, orthanc_id, archive_key, archived_at::text FROM instances',
   );
   const expectedKeys = rows.map((r) => r.archive_key).filter((k): k is string => !!k);
-  const [inOrthanc, inS3] = await Promise.all([
+  const [inOrthanc, inS3, rejected] = await Promise.all([
     orthancInstanceIds(deps.orthanc),
     archiveKeys(deps.s3, expectedKeys),
+    unindexableIds(deps.db),
   ]);
   const indexedOrthancIds = new Set(rows.map((r) => r.orthanc_id).filter((x): x is string => !!x));
   return {
     orthancInstances: inOrthanc.size,
     indexedInstances: rows.length,
     archivedObjects: inS3.size,
-    missingFromIndex: [...inOrthanc].filter((id) => !indexedOrthancIds.has(id)),
+    missingFromIndex: [...inOrthanc].filter((id) => !indexedOrthancIds.has(id) && !rejected.has(id)),
+    unindexable: [...inOrthanc].filter((id) => rejected.has(id) && !indexedOrthancIds.has(id)),
     missingFromOrthanc: rows
       .filter((r) => !r.orthanc_id || !inOrthanc.has(r.orthanc_id))
       .map((r) => r.sop_instance_uid),
@@ -113,6 +119,8 @@ export async function measureDrift(deps: DriftDeps): Promise<Drift & { rows: Ind
 
 export interface RepairResult {
   indexed: number;
+  /** Orthanc instances found to lack what the index needs (recorded; see rejects.ts). */
+  unindexable: number;
   restoredToOrthanc: number;
   /** Indexed, gone from Orthanc and without an archive copy: nothing can bring these back. */
   lost: string[];
@@ -129,11 +137,28 @@ export interface RepairDeps extends DriftDeps {
 
 export async function repairDrift(deps: RepairDeps): Promise<RepairResult> {
   const drift = await measureDrift(deps);
-  const result: RepairResult = { indexed: 0, restoredToOrthanc: 0, lost: [], archiveJobs: 0 };
+  const result: RepairResult = {
+    indexed: 0,
+    unindexable: drift.unindexable.length,
+    restoredToOrthanc: 0,
+    lost: [],
+    archiveJobs: 0,
+  };
 
   for (const orthancId of drift.missingFromIndex) {
-    const r = await deps.indexer.indexOrthancInstance(orthancId, await deps.attributionOf(orthancId));
-    if (r.created) result.indexed++;
+    try {
+      const r = await deps.indexer.indexOrthancInstance(orthancId, await deps.attributionOf(orthancId));
+      if (r.created) result.indexed++;
+    } catch (err) {
+      // One malformed object must not stop the repair of everything else.
+      if (isUnindexable(err)) {
+        await recordUnindexable(deps.db, orthancId, err.message);
+        result.unindexable++;
+        continue;
+      }
+      if (err instanceof AppError && err.code === 'RADLINK_NOT_FOUND') continue; // deleted meanwhile
+      throw err;
+    }
   }
 
   const byUid = new Map(drift.rows.map((r) => [r.sop_instance_uid, r]));

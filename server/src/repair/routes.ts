@@ -31,10 +31,12 @@ export default async function repairRoutes(app: FastifyInstance) {
               missingFromIndex: { type: 'integer' },
               missingFromOrthanc: { type: 'integer' },
               missingFromArchive: { type: 'integer' },
+              unindexable: { type: 'integer' },
               examples: {
                 type: 'object',
                 properties: {
                   missingFromIndex: uidList,
+                  unindexable: uidList,
                   missingFromOrthanc: uidList,
                   missingFromArchive: uidList,
                 },
@@ -48,6 +50,7 @@ export default async function repairRoutes(app: FastifyInstance) {
               'missingFromIndex',
               'missingFromOrthanc',
               'missingFromArchive',
+              'unindexable',
               'examples',
             ],
           },
@@ -63,7 +66,9 @@ export default async function repairRoutes(app: FastifyInstance) {
         missingFromIndex: d.missingFromIndex.length,
         missingFromOrthanc: d.missingFromOrthanc.length,
         missingFromArchive: d.missingFromArchive.length,
+        unindexable: d.unindexable.length,
         examples: {
+          unindexable: cap(d.unindexable),
           missingFromIndex: cap(d.missingFromIndex),
           missingFromOrthanc: cap(d.missingFromOrthanc),
           missingFromArchive: cap(d.missingFromArchive),
@@ -83,11 +88,12 @@ export default async function repairRoutes(app: FastifyInstance) {
             type: 'object',
             properties: {
               indexed: { type: 'integer' },
+              unindexable: { type: 'integer' },
               restoredToOrthanc: { type: 'integer' },
               archiveJobs: { type: 'integer' },
               lost: uidList,
             },
-            required: ['indexed', 'restoredToOrthanc', 'archiveJobs', 'lost'],
+            required: ['indexed', 'unindexable', 'restoredToOrthanc', 'archiveJobs', 'lost'],
           },
         },
       },
@@ -102,6 +108,7 @@ export default async function repairRoutes(app: FastifyInstance) {
       });
       request.auditDetail = {
         indexed: r.indexed,
+        unindexable: r.unindexable,
         restored: r.restoredToOrthanc,
         archiveJobs: r.archiveJobs,
         lost: r.lost.length,
