@@ -48,6 +48,7 @@ import guard from './policy/guard.js';
 import archiveRoutes from './queues/archive-routes.js';
 import { Queues } from './queues/queues.js';
 import { ResultsConsumer } from './queues/results-consumer.js';
+import keyImagesPlugin from './reading/key-images/plugin.js';
 import readingPlugin from './reading/plugin.js';
 import repairRoutes from './repair/routes.js';
 import sharePlugin from './share/plugin.js';
@@ -193,6 +194,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(facilityRoutes, { db, facilities, orthanc: deps.orthanc });
   await app.register(auditRoutes, { db });
   await app.register(readingPlugin);
+  await app.register(keyImagesPlugin);
   await app.register(sharePlugin, { sessions: shareSessions });
   // STOW checks free disk space first (ops/disk-guard.ts).
   app.decorate('diskGuard', DiskGuard.fromConfig(config));

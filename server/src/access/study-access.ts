@@ -73,6 +73,17 @@ export function studyScopeSql(
   };
 }
 
+/**
+ * Counts grant revocations made by this process: caches of access decisions
+ * (dicomweb/wado-cache.ts) compare it and forget everything when it moved. Revoking code calls
+ * noteGrantRevoked() after its transaction commits.
+ */
+let grantRevocations = 0;
+export const grantRevocationEpoch = (): number => grantRevocations;
+export function noteGrantRevoked(): void {
+  grantRevocations++;
+}
+
 /** True when the study is indexed and within the caller's scope. */
 export async function canAccessStudy(db: Queryable, p: Principal, studyUid: string): Promise<boolean> {
   const { sql, params } = studyScopeSql(scopeOf(p), 's', 2);

@@ -18,7 +18,7 @@ import { transcodedParts } from './orthanc-dicomweb.js';
 import { openStoredFile } from './orthanc-files.js';
 import { expectedNativePixelBytes } from './stow-validate.js';
 import { negotiateOrThrow, sendMultipart } from './wado.js';
-import { type IndexedInstanceRow, resolveInstance, uidParamsSchema } from './wado-resolve.js';
+import { forgetSeries, type IndexedInstanceRow, resolveInstance, uidParamsSchema } from './wado-resolve.js';
 
 /** The media type that carries frames of a stored transfer syntax (PS3.18 8.7.3.5.1 / 8.7.4). */
 export function frameMediaTypeOf(ts: string | null): string {
@@ -154,7 +154,14 @@ export default async function frameRoutes(app: FastifyInstance) {
       const raw = stored && row.transferSyntaxUid !== EXPLICIT_BE;
       // The first frame is opened before the reply starts, so a missing frame or a dead Orthanc
       // is a proper 404/503 rather than a truncated multipart.
-      const first = raw ? await openRawFrame(app, row.orthancId, frames[0]!) : undefined;
+      const first = raw
+        ? await openRawFrame(app, row.orthancId, frames[0]!).catch((err: unknown) => {
+            // Deleted from Orthanc since the series' rows were cached: read them afresh next time.
+            if (err instanceof AppError && err.statusCode === 404)
+              forgetSeries(request, row.studyUid, row.seriesUid);
+            throw err;
+          })
+        : undefined;
       return sendMultipart(request, reply, mediaType, boundaryFor(etag), async (w) => {
         if (stored && row.transferSyntaxUid === EXPLICIT_BE) {
           for (const part of await bigEndianFrames(app, row.orthancId, frames))

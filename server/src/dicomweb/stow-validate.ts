@@ -21,8 +21,10 @@
  * data set. 0xB000 (coercion) and 0xB006 (elements discarded) never apply: the stored object is
  * byte for byte what was sent.
  */
+import type { DicomJson } from '../index/dicom-json.js';
 import { type DataSet, dicomParser } from './dicom-parser.js';
 import { isSafeUid, TS } from './media-types.js';
+import { ownDicomJson } from './own-dicom-json.js';
 import { MAX_SEQUENCE_DEPTH, nestsDeeperThan } from './sequence-depth.js';
 import { structuralProblem } from './structure-check.js';
 
@@ -130,6 +132,8 @@ export interface ValidInstance {
   patientId: string;
   /** Stored with a warning (PS3.4 B.2.3): its code and a client-safe explanation. */
   warning?: { reason: WarningReason; comment: string };
+  /** The DICOM JSON for the index, when this parse is certain to equal Orthanc's (own-dicom-json.ts). */
+  dicomJson?: DicomJson;
 }
 
 export type Verdict =
@@ -261,6 +265,7 @@ function validateUnsafe(bytes: Uint8Array, opts: ValidateOptions): Verdict {
   const pixelProblem = checkPixelData(ds, ts);
   if (pixelProblem) return fail(FAILURE.DATASET_DOES_NOT_MATCH_SOP_CLASS, pixelProblem, ids);
   const mismatch = sopClassMismatch(ds, sopClassUid!, sopInstanceUid!);
+  const dicomJson = ownDicomJson(ds, ts);
   return {
     ok: true,
     instance: {
@@ -273,6 +278,7 @@ function validateUnsafe(bytes: Uint8Array, opts: ValidateOptions): Verdict {
       ...(mismatch
         ? { warning: { reason: WARNING.DATASET_DOES_NOT_MATCH_SOP_CLASS, comment: mismatch } }
         : {}),
+      ...(dicomJson ? { dicomJson } : {}),
     },
   };
 }

@@ -5,9 +5,10 @@
  * gateway's index (which maps UIDs to Orthanc ids), in series and instance order.
  */
 import type { FastifyRequest } from 'fastify';
-import { canAccessStudy, scopeOf, studyScopeSql } from '../access/study-access.js';
+import { canAccessStudy, grantRevocationEpoch } from '../access/study-access.js';
 import { AppError } from '../plugins/errors.js';
 import { isSafeUid } from './media-types.js';
+import { AccessDecisions, SeriesInstances } from './wado-cache.js';
 
 export interface WadoParams {
   studyUid: string;
@@ -107,11 +108,28 @@ async function backfillTransferSyntax(
   return ts;
 }
 
+/** Per app: the caches of the instance-level routes (wado-cache.ts). */
+const caches = new WeakMap<object, { decisions: AccessDecisions; series: SeriesInstances }>();
+function cachesOf(request: FastifyRequest) {
+  // Keyed by the app's database client, which every encapsulated plugin context shares.
+  let c = caches.get(request.server.db);
+  if (!c) {
+    c = { decisions: new AccessDecisions(), series: new SeriesInstances() };
+    caches.set(request.server.db, c);
+  }
+  return c;
+}
+
+const INSTANCE_COLUMNS = `i.sop_instance_uid AS "sopInstanceUid", i.series_uid AS "seriesUid", i.study_uid AS "studyUid",
+            i.orthanc_id AS "orthancId", i.sop_class_uid AS "sopClassUid", i.transfer_syntax_uid AS "transferSyntaxUid",
+            COALESCE(i.number_of_frames, 1) AS "numberOfFrames", i.instance_number AS "instanceNumber"`;
+
 /**
- * Authorize + the one instance of an instance-level route, in one round trip: the scope
- * predicate and the instance lookup are one query (frames are requested by the hundred per
- * series, so this path is kept to a single query). Only when nothing matches do the separate
- * checks run, to tell "no such study" (also: out of scope) from "no such instance".
+ * Authorize + the one instance of an instance-level route. Frames are requested by the hundred
+ * per series, so this path is kept off the database when it can: the caller's access decision
+ * for the study and the series' instance rows are remembered briefly (wado-cache.ts); on a miss,
+ * one query checks access and another reads the whole series. Out of scope: 404 "No such study"
+ * (its existence is not revealed); in scope but absent: 404 "No such instance".
  */
 export async function resolveInstance(
   request: FastifyRequest,
@@ -121,21 +139,32 @@ export async function resolveInstance(
   request.auditStudyUid = p.studyUid;
   const principal = request.principal;
   if (!principal) throw new AppError('RADLINK_NOT_FOUND', 'No such study.');
-  const scope = studyScopeSql(scopeOf(principal), 's', 4);
-  const [row] = await request.server.db.query<IndexedInstanceRow>(
-    `SELECT i.sop_instance_uid AS "sopInstanceUid", i.series_uid AS "seriesUid", i.study_uid AS "studyUid",
-            i.orthanc_id AS "orthancId", i.sop_class_uid AS "sopClassUid", i.transfer_syntax_uid AS "transferSyntaxUid",
-            COALESCE(i.number_of_frames, 1) AS "numberOfFrames", i.instance_number AS "instanceNumber"
-       FROM instances i JOIN studies s ON s.study_uid = i.study_uid
-      WHERE i.sop_instance_uid = $1 AND i.series_uid = $2 AND i.study_uid = $3 AND i.orthanc_id IS NOT NULL
-        AND ${scope.sql}`,
-    [p.sopInstanceUid, p.seriesUid, p.studyUid, ...scope.params],
-  );
-  if (!row) {
-    await authorizeStudy(request, p);
-    throw new AppError('RADLINK_NOT_FOUND', 'No such instance.');
+  const { decisions, series } = cachesOf(request);
+  if (!decisions.has(principal, p.studyUid)) {
+    const epoch = grantRevocationEpoch();
+    if (!(await canAccessStudy(request.server.db, principal, p.studyUid)))
+      throw new AppError('RADLINK_NOT_FOUND', 'No such study.');
+    decisions.remember(principal, p.studyUid, epoch);
   }
-  row.numberOfFrames = Number(row.numberOfFrames) || 1;
+  let row = series.get(p.studyUid, p.seriesUid, p.sopInstanceUid);
+  if (!row) {
+    const rows = await request.server.db.query<IndexedInstanceRow>(
+      `SELECT ${INSTANCE_COLUMNS}
+         FROM instances i
+        WHERE i.series_uid = $1 AND i.study_uid = $2 AND i.orthanc_id IS NOT NULL`,
+      [p.seriesUid, p.studyUid],
+    );
+    for (const r of rows) r.numberOfFrames = Number(r.numberOfFrames) || 1;
+    series.set(p.studyUid, p.seriesUid, rows);
+    row = rows.find((r) => r.sopInstanceUid === p.sopInstanceUid);
+    if (!row) throw new AppError('RADLINK_NOT_FOUND', 'No such instance.');
+  }
+  // The cached row learns a backfilled transfer syntax too (it is the stored object's, immutable).
   if (row.transferSyntaxUid === null) row.transferSyntaxUid = await backfillTransferSyntax(request, row);
-  return row;
+  return { ...row };
+}
+
+/** Forgets the cached rows of a series whose instance Orthanc no longer has. */
+export function forgetSeries(request: FastifyRequest, studyUid: string, seriesUid: string): void {
+  cachesOf(request).series.drop(studyUid, seriesUid);
 }

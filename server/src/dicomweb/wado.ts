@@ -24,14 +24,32 @@ import {
   type WadoParams,
 } from './wado-resolve.js';
 
+/**
+ * Answers of negotiateWado, a pure function of its arguments: a viewer sends the same Accept
+ * header with every frame, and parsing it was a measurable share of a frame's CPU. Bounded;
+ * long headers are not kept.
+ */
+const negotiated = new Map<string, ReturnType<typeof negotiateWado>>();
+const NEGOTIATED_MAX = 512;
+const NEGOTIATED_MAX_ACCEPT = 1024;
+
 export function negotiateOrThrow(
   kind: Parameters<typeof negotiateWado>[0],
   accept: string | undefined,
   storedTransferSyntax?: string | null,
 ): WadoRepresentation {
-  const n = negotiateWado(kind, accept, storedTransferSyntax ? { storedTransferSyntax } : {});
+  const key = `${kind}\n${storedTransferSyntax ?? ''}\n${accept ?? '\u0000'}`;
+  let n = negotiated.get(key);
+  if (!n) {
+    n = negotiateWado(kind, accept, storedTransferSyntax ? { storedTransferSyntax } : {});
+    if ((accept?.length ?? 0) <= NEGOTIATED_MAX_ACCEPT) {
+      if (negotiated.size >= NEGOTIATED_MAX) negotiated.clear();
+      negotiated.set(key, n);
+    }
+  }
   if (!n.ok) throw new AppError('RADLINK_NOT_ACCEPTABLE', n.reason);
-  return n.representation;
+  // A copy: callers may not alter what the next request is answered with.
+  return { ...n.representation };
 }
 
 /** True when the stored bytes already are the representation asked for. */

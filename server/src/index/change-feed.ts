@@ -22,11 +22,11 @@ import { Gauge, Histogram, type Registry } from 'prom-client';
 import type { Db, Queryable } from '../db/client.js';
 import type { FacilityRepo } from '../identity/facilities.js';
 import { AppError } from '../plugins/errors.js';
-import type { OrthancClient } from '../plugins/orthanc.js';
+import { type OrthancClient, OrthancDroppedError } from '../plugins/orthanc.js';
 import type { Queues } from '../queues/queues.js';
 import type { Attribution, Indexer } from './indexer.js';
 import { reconcileDeletedStudies } from './reconcile.js';
-import { isUnindexable, recordUnindexable } from './rejects.js';
+import { isUnindexable, recordUnindexable, unindexableIds } from './rejects.js';
 
 export interface OrthancChange {
   ChangeType: string;
@@ -66,6 +66,13 @@ const CURSOR_NAME = 'orthanc-changes';
 const CONSUMER_LOCK_ID = 727_002;
 /** A change that fails this often for a reason other than an outage is skipped (logged). */
 const MAX_ATTEMPTS_PER_CHANGE = 3;
+/**
+ * Orthanc stopping this often while the feed, reading one instance at a time, was reading the same
+ * instance marks that instance as one whose reading crashes Orthanc: it is recorded as unindexable
+ * and skipped, instead of crashing Orthanc forever as the page is retried. Three, not one, so that
+ * an unrelated restart landing during an innocent read cannot condemn it.
+ */
+const MAX_DROPS_PER_INSTANCE = 3;
 
 /** Orthanc's change dates are local time, second resolution: `20261124T055131`. */
 export function parseOrthancDate(d: string): number | null {
@@ -89,6 +96,11 @@ export class ChangeFeed {
   private startedAt = 0;
   private backoffMs = 0;
   private readonly attempts = new Map<number, number>();
+  /** Set when Orthanc stopped mid-page: NewInstance changes are then read one at a time. */
+  private isolating = false;
+  private readonly drops = new Map<string, number>();
+  /** Orthanc ids recorded as unindexable (rejects.ts): never read again, since reading may crash Orthanc. */
+  private rejected: Set<string> | null = null;
   readonly lag: Histogram;
   readonly lastLag: Gauge;
   readonly cursorGauge: Gauge;
@@ -225,10 +237,10 @@ export class ChangeFeed {
   private async handle(changes: OrthancChange[]): Promise<void> {
     let batch: OrthancChange[] = [];
     const flush = async () => {
-      for (let i = 0; i < batch.length; i += this.concurrency) {
-        await Promise.all(
-          batch.slice(i, i + this.concurrency).map((c) => this.guarded(c, () => this.newInstance(c))),
-        );
+      // While isolating, one at a time: a crash can then be pinned on the instance being read.
+      const width = this.isolating ? 1 : this.concurrency;
+      for (let i = 0; i < batch.length; i += width) {
+        await Promise.all(batch.slice(i, i + width).map((c) => this.guarded(c, () => this.newInstance(c))));
       }
       batch = [];
     };
@@ -250,6 +262,9 @@ export class ChangeFeed {
       }
     }
     await flush();
+    // The page went through: whatever stopped Orthanc is behind us.
+    this.isolating = false;
+    this.drops.clear();
   }
 
   /**
@@ -263,11 +278,28 @@ export class ChangeFeed {
       this.attempts.delete(c.Seq);
     } catch (err) {
       if (err instanceof AppError && err.code === 'RADLINK_NOT_FOUND') return;
+      if (err instanceof OrthancDroppedError && c.ChangeType === 'NewInstance') {
+        if (this.isolating) {
+          const n = (this.drops.get(c.ID) ?? 0) + 1;
+          this.drops.set(c.ID, n);
+          if (n >= MAX_DROPS_PER_INSTANCE) {
+            const reason = `Reading Orthanc instance ${c.ID} stopped Orthanc ${n} times; left in Orthanc for an operator.`;
+            await recordUnindexable(this.o.db, c.ID, reason);
+            this.rejected?.add(c.ID);
+            this.drops.delete(c.ID);
+            this.o.log.error({ seq: c.Seq, orthancId: c.ID }, 'instance crashes Orthanc when read; skipped');
+            return;
+          }
+        }
+        this.isolating = true;
+        throw err;
+      }
       if (err instanceof AppError && err.code === 'RADLINK_UPSTREAM_UNAVAILABLE') throw err;
       // An object that lacks what the index needs will not improve with retries: record it once
       // (the drift count reports it as unindexable) and move on.
       if (c.ChangeType === 'NewInstance' && isUnindexable(err)) {
         await recordUnindexable(this.o.db, c.ID, err.message);
+        this.rejected?.add(c.ID);
         this.attempts.delete(c.Seq);
         this.o.log.warn({ seq: c.Seq, orthancId: c.ID, reason: err.message }, 'instance cannot be indexed');
         return;
@@ -286,6 +318,8 @@ export class ChangeFeed {
   }
 
   private async newInstance(c: OrthancChange): Promise<void> {
+    this.rejected ??= await unindexableIds(this.o.db);
+    if (this.rejected.has(c.ID)) return;
     const attribution = await this.attributionOf(c.ID);
     const res = await this.o.indexer.indexOrthancInstance(c.ID, attribution);
     if (res.created) {

@@ -64,6 +64,43 @@ export interface KnownIdentity {
   seriesUid: string;
   sopInstanceUid: string;
   patientId: string;
+  /**
+   * The instance's DICOM JSON from the caller's own parse (dicomweb/own-dicom-json.ts), when
+   * that decode is certain to equal Orthanc's: spares reading the stored object back. Used under
+   * the same condition as the identity (the ids hash to Orthanc's instance id).
+   */
+  dicomJson?: DicomJson;
+}
+
+/** What is already recorded of an indexed instance: decides whether an attribution adds anything. */
+interface IndexedState {
+  study_uid: string;
+  series_uid: string;
+  sop_instance_uid: string;
+  archived: boolean;
+  source: InstanceSource;
+  has_sha: boolean;
+  has_size: boolean;
+  has_aet: boolean;
+  has_ts: boolean;
+  has_facility: boolean;
+}
+
+const INDEXED_STATE = `SELECT i.study_uid, i.series_uid, i.sop_instance_uid, i.archived_at IS NOT NULL AS archived, i.source,
+       i.sha256 IS NOT NULL AS has_sha, i.size_bytes IS NOT NULL AS has_size, i.source_aet IS NOT NULL AS has_aet,
+       i.transfer_syntax_uid IS NOT NULL AS has_ts, s.facility_id IS NOT NULL AS has_facility
+  FROM instances i JOIN studies s ON s.study_uid = i.study_uid`;
+
+/** True when completeAttribution would change something for this row. */
+function addsAttribution(row: IndexedState, a: Attribution): boolean {
+  return (
+    (!!a.facilityId && !row.has_facility) ||
+    (row.source === 'rest' && a.source !== 'rest') ||
+    (!!a.sha256 && !row.has_sha) ||
+    (a.sizeBytes != null && !row.has_size) ||
+    (!!a.sourceAet && !row.has_aet) ||
+    (!!a.transferSyntaxUid && !row.has_ts)
+  );
 }
 
 export interface IndexedInstance {
@@ -151,31 +188,56 @@ export class Indexer {
     if (!/^[0-9a-f-]{8,64}$/.test(orthancInstanceId)) {
       throw new AppError('RADLINK_BAD_REQUEST', 'Not an Orthanc instance id.');
     }
-    const identity =
-      known && orthancInstanceIdOf(known) === orthancInstanceId
-        ? known
-        : await this.identityFromOrthanc(orthancInstanceId);
-    const { patientId: patientIdRaw, ...ids } = identity;
-    const { studyUid, seriesUid, sopInstanceUid } = ids;
-
-    const existing = await this.db.query<{ archived: boolean }>(
-      'SELECT archived_at IS NOT NULL AS archived FROM instances WHERE sop_instance_uid = $1',
-      [sopInstanceUid],
-    );
-    if (existing[0]) {
-      await this.completeAttribution(ids, attribution);
-      if (!existing[0].archived) await this.offerArchive({ ...ids, orthancId: orthancInstanceId });
+    const trusted = known && orthancInstanceIdOf(known) === orthancInstanceId ? known : undefined;
+    // Without the caller's identity (the change feed), an instance indexed already (normally by
+    // STOW, just before the feed reports it) is recognised by its Orthanc id, without asking
+    // Orthanc for its tags.
+    let identity = trusted;
+    let [existing] = identity
+      ? await this.db.query<IndexedState>(`${INDEXED_STATE} WHERE i.sop_instance_uid = $1`, [
+          identity.sopInstanceUid,
+        ])
+      : await this.db.query<IndexedState>(`${INDEXED_STATE} WHERE i.orthanc_id = $1`, [orthancInstanceId]);
+    if (!identity && !existing) {
+      identity = await this.identityFromOrthanc(orthancInstanceId);
+      // The SOP Instance UID may be indexed under another Orthanc id (a second holder of the UID).
+      [existing] = await this.db.query<IndexedState>(`${INDEXED_STATE} WHERE i.sop_instance_uid = $1`, [
+        identity.sopInstanceUid,
+      ]);
+    }
+    if (existing) {
+      const ids = identity
+        ? {
+            studyUid: identity.studyUid,
+            seriesUid: identity.seriesUid,
+            sopInstanceUid: identity.sopInstanceUid,
+          }
+        : {
+            studyUid: existing.study_uid,
+            seriesUid: existing.series_uid,
+            sopInstanceUid: existing.sop_instance_uid,
+          };
+      if (addsAttribution(existing, attribution)) await this.completeAttribution(ids, attribution);
+      if (!existing.archived) await this.offerArchive({ ...ids, orthancId: orthancInstanceId });
       return { ...ids, created: false };
     }
+    // (Always set by now: trusted, or read from Orthanc when no row matched.)
+    identity ??= await this.identityFromOrthanc(orthancInstanceId);
+    const { patientId: patientIdRaw, dicomJson: ownJson, ...ids } = identity;
+    const { studyUid, seriesUid, sopInstanceUid } = ids;
 
-    const metadata = await this.orthanc.json<DicomJson[]>(
-      'GET',
-      `/dicom-web/studies/${studyUid}/series/${seriesUid}/instances/${sopInstanceUid}/metadata`,
-    );
-    if (!Array.isArray(metadata) || !metadata[0]) {
-      throw new AppError('RADLINK_NOT_FOUND', `Orthanc has no metadata for instance ${orthancInstanceId}.`);
+    let source = ownJson;
+    if (!source) {
+      const metadata = await this.orthanc.json<DicomJson[]>(
+        'GET',
+        `/dicom-web/studies/${studyUid}/series/${seriesUid}/instances/${sopInstanceUid}/metadata`,
+      );
+      if (!Array.isArray(metadata) || !metadata[0]) {
+        throw new AppError('RADLINK_NOT_FOUND', `Orthanc has no metadata for instance ${orthancInstanceId}.`);
+      }
+      source = metadata[0];
     }
-    const ds = normaliseDicomJson(metadata[0]);
+    const ds = normaliseDicomJson(source);
     const created = await this.db.tx((q) =>
       this.write(
         q,

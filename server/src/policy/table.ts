@@ -257,6 +257,25 @@ export const POLICY: Record<string, AccessRule> = {
   },
   'POST /api/ai/runs/:runId/rerun': { roles: AI_MANAGERS, audit: { action: 'ai.run.rerun' } },
   'GET /api/studies/:studyUid/ai-results': { roles: IMAGE_READERS, audit: { action: 'ai.results.read' } },
+  // Key images (server/src/reading/key-images): staff with access to the study read the list;
+  // radiologists with access mark and unmark (handlers check the study scope, 404 outside it).
+  'GET /api/studies/:studyUid/key-images': { roles: IMAGE_READERS, audit: { action: 'key-images.read' } },
+  'PUT /api/studies/:studyUid/key-images/:sopInstanceUid': {
+    roles: ['radiologist'],
+    audit: { action: 'key-images.mark' },
+  },
+  'PUT /api/studies/:studyUid/key-images/:sopInstanceUid/:frame': {
+    roles: ['radiologist'],
+    audit: { action: 'key-images.mark' },
+  },
+  'DELETE /api/studies/:studyUid/key-images/:sopInstanceUid': {
+    roles: ['radiologist'],
+    audit: { action: 'key-images.unmark' },
+  },
+  'DELETE /api/studies/:studyUid/key-images/:sopInstanceUid/:frame': {
+    roles: ['radiologist'],
+    audit: { action: 'key-images.unmark' },
+  },
   'POST /api/ai/findings/:findingId/feedback': {
     roles: ['radiologist'],
     audit: { action: 'ai.finding.feedback' },

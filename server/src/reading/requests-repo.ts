@@ -5,6 +5,7 @@
  * win: the database serialises the row update and the loser sees zero rows. Who may attempt a
  * transition is decided by the routes (requests.ts), not here.
  */
+import { noteGrantRevoked } from '../access/study-access.js';
 import type { Db, Queryable } from '../db/client.js';
 import { BREACHED_SQL, type Priority } from './turnaround.js';
 
@@ -153,7 +154,7 @@ export class RequestRepo {
 
   /** Cancels a request nobody has claimed and revokes its grant; false when it was claimed meanwhile. */
   async cancel(id: string, reason: string): Promise<boolean> {
-    return this.db.tx(async (q) => {
+    const cancelled = await this.db.tx(async (q) => {
       const rows = await q.query(
         `UPDATE read_requests SET status = 'cancelled', cancelled_at = now(), cancel_reason = $2, updated_at = now()
           WHERE id = $1 AND status = 'requested' AND claimed_by IS NULL RETURNING id`,
@@ -167,6 +168,9 @@ export class RequestRepo {
       );
       return true;
     });
+    // After commit: cached access decisions of this process are dropped (wado-cache.ts).
+    if (cancelled) noteGrantRevoked();
+    return cancelled;
   }
 
   /** The claim: exactly one caller wins a request; the others get false. */

@@ -8,6 +8,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { scopeOf, studyScopeSql } from '../access/study-access.js';
 import { AppError } from '../plugins/errors.js';
 import { inMyPoolSql, poolRankSql } from './pools.js';
 import { REQUEST_COLS, REQUEST_FROM, type RequestRow, toApi } from './requests-repo.js';
@@ -27,6 +28,7 @@ interface WorklistRow extends RequestRow {
   modalities: string[];
   numInstances: number;
   inMyPool: boolean;
+  studyVisible: boolean;
 }
 
 export default async function worklistRoutes(fastify: FastifyInstance) {
@@ -69,6 +71,11 @@ export default async function worklistRoutes(fastify: FastifyInstance) {
       const poolRank = poolRankSql(me, `$${params.length}`);
       if (q.pool === 'mine') where.push(inMyPoolSql(me));
       else if (q.pool) add((n) => `r.specialty_pool = ${n}`, q.pool);
+      // The patient and study are shown only while the grants model lets the caller see the study:
+      // a cancelled request stays listed (status=all|cancelled) but its revoked grant no longer
+      // shares the patient's identity.
+      const visible = studyScopeSql(scopeOf(p), 's', params.length + 1);
+      params.push(...visible.params);
       params.push(q.limit ?? 50, q.offset ?? 0);
       const rows = await app.db.query<WorklistRow>(
         `SELECT ${REQUEST_COLS}, f.name AS "requestingFacilityName",
@@ -76,7 +83,8 @@ export default async function worklistRoutes(fastify: FastifyInstance) {
                 s.ai_flag AS "aiFlag", s.patient_name AS "patientName", s.patient_id AS "patientId",
                 s.patient_sex AS "patientSex", s.patient_birth_date AS "patientBirthDate",
                 s.study_date AS "studyDate", s.study_description AS "studyDescription",
-                s.modalities, s.num_instances AS "numInstances", ${inMyPoolSql(me)} AS "inMyPool"
+                s.modalities, s.num_instances AS "numInstances", ${inMyPoolSql(me)} AS "inMyPool",
+                ${visible.sql} AS "studyVisible"
            FROM ${REQUEST_FROM}
            JOIN studies s ON s.study_uid = r.study_uid
            JOIN facilities f ON f.id = r.requesting_facility_id
@@ -92,10 +100,12 @@ export default async function worklistRoutes(fastify: FastifyInstance) {
         waitingMinutes: r.waitingMinutes,
         aiFlag: r.aiFlag,
         inMyPool: r.inMyPool,
-        patient: { name: r.patientName, id: r.patientId, sex: r.patientSex, birthDate: r.patientBirthDate },
+        patient: r.studyVisible
+          ? { name: r.patientName, id: r.patientId, sex: r.patientSex, birthDate: r.patientBirthDate }
+          : { name: null, id: null, sex: null, birthDate: null },
         study: {
-          date: r.studyDate,
-          description: r.studyDescription,
+          date: r.studyVisible ? r.studyDate : null,
+          description: r.studyVisible ? r.studyDescription : null,
           modalities: r.modalities,
           numInstances: r.numInstances,
         },

@@ -23,7 +23,7 @@ import type { Db } from '../db/client.js';
 import type { Attribution, Indexer } from '../index/indexer.js';
 import { isUnindexable, recordUnindexable, unindexableIds } from '../index/rejects.js';
 import { AppError } from '../plugins/errors.js';
-import type { OrthancClient } from '../plugins/orthanc.js';
+import { type OrthancClient, OrthancDroppedError } from '../plugins/orthanc.js';
 import type { ObjectStore } from '../plugins/s3.js';
 import type { Queues } from '../queues/queues.js';
 
@@ -48,6 +48,23 @@ export interface DriftDeps {
 }
 
 const PAGE = 1000;
+/** As the change feed's MAX_DROPS_PER_INSTANCE. */
+const MAX_DROPS = 3;
+/** How long the repair waits for a restarting Orthanc (its supervisor restarts it within seconds). */
+const ORTHANC_BACK_MS = 30_000;
+
+async function waitForOrthanc(orthanc: OrthancClient): Promise<void> {
+  const deadline = Date.now() + ORTHANC_BACK_MS;
+  for (;;) {
+    try {
+      await orthanc.ping();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
 
 async function orthancInstanceIds(orthanc: OrthancClient): Promise<Set<string>> {
   const ids = new Set<string>();
@@ -146,18 +163,36 @@ export async function repairDrift(deps: RepairDeps): Promise<RepairResult> {
   };
 
   for (const orthancId of drift.missingFromIndex) {
-    try {
-      const r = await deps.indexer.indexOrthancInstance(orthancId, await deps.attributionOf(orthancId));
-      if (r.created) result.indexed++;
-    } catch (err) {
-      // One malformed object must not stop the repair of everything else.
-      if (isUnindexable(err)) {
-        await recordUnindexable(deps.db, orthancId, err.message);
-        result.unindexable++;
-        continue;
+    for (let drops = 0; ; ) {
+      try {
+        const r = await deps.indexer.indexOrthancInstance(orthancId, await deps.attributionOf(orthancId));
+        if (r.created) result.indexed++;
+        break;
+      } catch (err) {
+        // One malformed object must not stop the repair of everything else.
+        if (isUnindexable(err)) {
+          await recordUnindexable(deps.db, orthancId, err.message);
+          result.unindexable++;
+          break;
+        }
+        if (err instanceof AppError && err.code === 'RADLINK_NOT_FOUND') break; // deleted meanwhile
+        // Orthanc stopped while we read this object (or restarted for another reason): wait for
+        // it and try again; an object that stops it every time is set aside, as the feed does.
+        if (err instanceof OrthancDroppedError && ++drops < MAX_DROPS) {
+          await waitForOrthanc(deps.orthanc);
+          continue;
+        }
+        if (err instanceof OrthancDroppedError) {
+          await recordUnindexable(
+            deps.db,
+            orthancId,
+            `Reading Orthanc instance ${orthancId} stopped Orthanc ${drops} times; left in Orthanc for an operator.`,
+          );
+          result.unindexable++;
+          break;
+        }
+        throw err;
       }
-      if (err instanceof AppError && err.code === 'RADLINK_NOT_FOUND') continue; // deleted meanwhile
-      throw err;
     }
   }
 

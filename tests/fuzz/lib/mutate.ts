@@ -162,7 +162,7 @@ function writeLength(out: Buffer, el: ElementInfo, value: number, le: boolean) {
  * element (0008,0006) Language Code Sequence: inserted where that tag belongs, so only the depth
  * is hostile.
  */
-function deepSequence(depth: number): Buffer {
+export function deepSequence(depth: number): Buffer {
   const open = Buffer.from([0x08, 0x00, 0x06, 0x00, 0x53, 0x51, 0, 0, 0xff, 0xff, 0xff, 0xff]);
   const item = Buffer.from([0xfe, 0xff, 0x00, 0xe0, 0xff, 0xff, 0xff, 0xff]);
   const itemEnd = Buffer.from([0xfe, 0xff, 0x0d, 0xe0, 0, 0, 0, 0]);

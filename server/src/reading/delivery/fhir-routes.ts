@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { canAccessStudy } from '../../access/study-access.js';
 import { baseUrl } from '../../dicomweb/base-url.js';
 import type { Principal } from '../../identity/principal.js';
 import { AppError } from '../../plugins/errors.js';
@@ -171,7 +172,13 @@ export default async function fhirRoutes(fastify: FastifyInstance, opts: FhirRou
       },
     },
     async (request, reply) => {
-      const req = await visibleRequest(requests, request.principal!, request.params.requestId, request);
+      const p = request.principal!;
+      const req = await visibleRequest(requests, p, request.params.requestId, request);
+      // The resource carries the Patient (name, IDs, birth date): a party that no longer sees the
+      // study (the target after the request was cancelled and its grant revoked) keeps the request
+      // record (GET /api/requests/:id) but not the patient's identity.
+      if (!(await canAccessStudy(app.db, p, req.studyUid)))
+        throw new AppError('RADLINK_NOT_FOUND', 'No such read request.');
       const { patient, study } = await studyData(req.studyUid);
       return reply.type(FHIR_JSON).send(serviceRequest(await requestData(req), patient, study));
     },
