@@ -2,10 +2,14 @@
  * Webhook building blocks without services: the signature (checked against a vector computed
  * with Python's hmac module), the addresses webhooks may not reach, and the secret's sealing.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { describe, expect, it } from 'vitest';
 import {
   checkWebhookTarget,
   forbiddenAddress,
+  guardedLookup,
   signWebhook,
   webhookPayload,
 } from '../../server/src/reading/webhooks-delivery.js';
@@ -99,5 +103,51 @@ describe('SecretBox', () => {
     ct[0]! ^= 1;
     expect(() => box.open({ ...sealed, ct: ct.toString('base64url') })).toThrow();
     expect(() => new SecretBox('another-token-secret-0123456789abcdef012345').open(sealed)).toThrow();
+  });
+});
+
+describe('guardedLookup (DNS rebinding)', () => {
+  it('judges the address the socket connects to, not an earlier answer', async () => {
+    // A hostile resolver: a public address for the first question, loopback for the next.
+    let calls = 0;
+    const rebinding = (
+      _h: string,
+      _o: unknown,
+      cb: (e: null, a: { address: string; family: number }[]) => void,
+    ) => cb(null, [{ address: ++calls === 1 ? '203.0.113.7' : '127.0.0.1', family: 4 }]);
+    const lookup = guardedLookup(rebinding as never);
+    const ask = () =>
+      new Promise<{ err: NodeJS.ErrnoException | null; address: unknown }>((resolve) =>
+        lookup('hooks.example.vn', {}, (err, address) => resolve({ err, address })),
+      );
+    expect(await ask()).toEqual({ err: null, address: '203.0.113.7' });
+    const second = await ask();
+    expect(second.err?.code).toBe('RADLINK_FORBIDDEN_ADDRESS');
+  });
+
+  it('stops a real connection to a name that resolves to loopback', async () => {
+    let reached = 0;
+    const server = createServer((_q, r) => {
+      reached++;
+      r.end('ok');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const agent = new Agent({ connect: { lookup: guardedLookup() as never } });
+    try {
+      const err = await undiciFetch(`http://localhost:${port}/`, { dispatcher: agent }).then(
+        () => null,
+        (e: Error & { cause?: { code?: string } }) => e,
+      );
+      expect(err?.cause?.code).toBe('RADLINK_FORBIDDEN_ADDRESS');
+      expect(reached).toBe(0);
+      // The same server by a name the guard allows is reached (the guard is not refusing everything).
+      const plain = await undiciFetch(`http://127.0.0.1:${port}/`);
+      expect(await plain.text()).toBe('ok');
+      expect(reached).toBe(1);
+    } finally {
+      await agent.close();
+      server.close();
+    }
   });
 });

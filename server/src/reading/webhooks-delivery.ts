@@ -16,12 +16,14 @@
  * facilities); an addressed event (a STAT alert with recipients) only the target facility's.
  */
 import { createHmac } from 'node:crypto';
+import dns, { type LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import { Redis } from 'ioredis';
 import { Counter, type Registry } from 'prom-client';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { jobId, QUEUES, type WebhookJob } from '../../../contracts/jobs.js';
 import type { ReadingEvent } from './events.js';
 import type { WebhookRepo } from './webhooks-repo.js';
@@ -66,6 +68,45 @@ export async function checkWebhookTarget(url: string, allowLoopback: boolean): P
       'The webhook host is a loopback or link-local address, which is not allowed.',
     );
 }
+
+const FORBIDDEN_CODE = 'RADLINK_FORBIDDEN_ADDRESS';
+type LookupCallback = (
+  err: NodeJS.ErrnoException | null,
+  address: string | LookupAddress[],
+  family?: number,
+) => void;
+type BaseLookup = (
+  hostname: string,
+  options: dns.LookupAllOptions,
+  callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
+
+/**
+ * A `lookup` for sockets that refuses forbidden addresses at connect time. Checking the name
+ * before the request is not enough: a hostile DNS server can answer a public address to the
+ * check and 127.0.0.1 to the connection a moment later (DNS rebinding). Validating the very
+ * address the socket connects to closes that gap.
+ */
+export function guardedLookup(base: BaseLookup = dns.lookup as unknown as BaseLookup) {
+  return (hostname: string, options: dns.LookupOptions, callback: LookupCallback): void => {
+    base(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, '');
+      if (!addresses.length || addresses.some((a) => forbiddenAddress(a.address))) {
+        const e: NodeJS.ErrnoException = new Error(
+          'The webhook host resolves to a loopback or link-local address, which is not allowed.',
+        );
+        e.code = FORBIDDEN_CODE;
+        return callback(e, '');
+      }
+      if (options.all) return callback(null, addresses);
+      const first = addresses[0] as LookupAddress;
+      callback(null, first.address, first.family);
+    });
+  };
+}
+
+/** Connections for webhook deliveries when loopback targets are not allowed (production). */
+const guardedAgent = new Agent({ connect: { lookup: guardedLookup() as never } });
 
 export interface WebhookDeliveryOptions {
   repo: WebhookRepo;
@@ -161,7 +202,8 @@ export class WebhookDelivery {
     const timestamp = Math.floor(Date.now() / 1000);
     let res: Response;
     try {
-      res = await fetch(url, {
+      res = (await undiciFetch(url, {
+        ...(this.o.allowLoopback ? {} : { dispatcher: guardedAgent }),
         method: 'POST',
         redirect: 'manual',
         signal: AbortSignal.timeout(TIMEOUT_MS),
@@ -175,11 +217,12 @@ export class WebhookDelivery {
           'x-radlink-signature': signWebhook(hook.secret, timestamp, body),
         },
         body,
-      });
+      })) as unknown as Response;
       // The answer's body is not needed; reading it frees the connection.
       await res.arrayBuffer().catch(() => undefined);
     } catch (err) {
-      const e = err as Error & { cause?: { code?: string } };
+      const e = err as Error & { cause?: { code?: string; message?: string } };
+      if (e.cause?.code === FORBIDDEN_CODE) return fail(null, e.cause.message ?? 'Forbidden address.', false);
       const reason =
         e.name === 'TimeoutError'
           ? `No answer within ${TIMEOUT_MS / 1000} s.`
