@@ -123,7 +123,7 @@ describe('access policy over registered routes', () => {
     for (const r of t.app.registeredRoutes) expect(r.rule, `${r.method} ${r.url}`).toBeDefined();
   });
 
-  it('anonymous routes are only health, login, opening a share link, viewer files and API docs', () => {
+  it('anonymous routes are only health, login, opening a share link, checking a printed report, viewer files and API docs', () => {
     const anon = t.app.registeredRoutes.filter((r) => r.rule.anonymous).map((r) => r.url);
     for (const url of anon) {
       expect(
@@ -131,6 +131,7 @@ describe('access policy over registered routes', () => {
           url === '/readyz' ||
           url === '/api/auth/login' ||
           url === '/api/share/open' ||
+          url === '/api/verify/reports/:reportId' ||
           url === '/' ||
           url === '/*' ||
           url.startsWith('/api/docs'),

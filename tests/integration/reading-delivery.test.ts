@@ -281,7 +281,15 @@ describe('a report is read with measurements, signed, and delivered', () => {
     ])
       expect(text, s).toContain(s);
     // The printed verification URL wraps inside the narrow signature column.
-    expect(inspected.pages.flat().join('')).toContain(`https://radlink.test/api/reports/${reportId}/verify`);
+    // It is the public verification page with the report's printed code (set once, 128 bits).
+    const [vc] = await t.db.query<{ verify_code: string }>(
+      'SELECT code AS verify_code FROM report_verify_codes WHERE report_id = $1',
+      [reportId],
+    );
+    expect(vc!.verify_code).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(inspected.pages.flat().join('')).toContain(
+      `https://radlink.test/#/verify/${reportId}?code=${vc!.verify_code}`,
+    );
     const canonical = inspected.attachments.get('report.json')!;
     expect(sha256(canonical)).toBe(signed.json().contentHash);
     expect(JSON.parse(canonical.toString())._measurements).toBeUndefined();
@@ -434,6 +442,48 @@ describe('verification against altered copies (each alone)', () => {
       status: 'valid',
       copies: { pdf: { status: 'valid' }, dicom: { status: 'valid' }, sr: { status: 'valid' } },
     });
+  });
+
+  it('the printed QR code verifies without an account, shows no patient data, and only with its code', async () => {
+    const [row] = await t.db.query<{ verify_code: string }>(
+      'SELECT code AS verify_code FROM report_verify_codes WHERE report_id = $1',
+      [reportId],
+    );
+    const code = row!.verify_code;
+    const pub = (c: string, id = reportId) =>
+      t.app.inject({ method: 'GET', url: `/api/verify/reports/${id}?code=${encodeURIComponent(c)}` });
+    const ok = await pub(code);
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect(ok.json()).toMatchObject({
+      reportId,
+      status: 'valid',
+      signerName: 'BS. Phạm Thị Đọc',
+      demo: true,
+      addendum: false,
+    });
+    expect(ok.body).not.toContain('Nguyễn');
+    expect(ok.body).not.toContain(patientId);
+    expect(ok.body).not.toContain('Tổn thương');
+    // A wrong code, a malformed one, another report's id: one 404 (or 400) that reveals nothing.
+    const wrong = await pub(`${code.slice(0, -1)}${code.endsWith('A') ? 'B' : 'A'}`);
+    expect(wrong.statusCode).toBe(404);
+    expect(wrong.json().message).toBe('No signed report matches this code.');
+    expect((await pub('short')).statusCode).toBe(400);
+    const other = await pub(code, '00000000-0000-4000-8000-000000000000');
+    expect(other.statusCode).toBe(404);
+    expect(other.body).toBe(wrong.body.replace(wrong.json().requestId, other.json().requestId));
+    // Tampering shows through the public check too.
+    const key = `report-pdf/${reportId}.pdf`;
+    const original = (await api(t, w.tokens.doctor, 'GET', `/api/reports/${reportId}/pdf`)).rawPayload;
+    const altered = Buffer.from(original);
+    altered[altered.length - 20] = altered[altered.length - 20]! ^ 0x01;
+    await t.app.s3.client.putObject(t.app.s3.bucket, key, altered, altered.length);
+    try {
+      expect((await pub(code)).json().status).toBe('tampered');
+    } finally {
+      await t.app.s3.client.putObject(t.app.s3.bucket, key, original, original.length);
+    }
+    expect((await pub(code)).json().status).toBe('valid');
   });
 
   it('the PDF in S3 altered: tampered, naming the PDF; restored: valid again', async () => {

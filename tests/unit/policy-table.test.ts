@@ -2,12 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { lookupRule, POLICY } from '../../server/src/policy/table.js';
 
 describe('access policy table', () => {
-  it('is the only source of anonymous access: health, login, opening a share link, CORS preflight, viewer files, docs', () => {
+  it('is the only source of anonymous access: health, login, opening a share link, checking a printed report, CORS preflight, viewer files, docs', () => {
     const anonymous = Object.entries(POLICY)
       .filter(([, r]) => r.anonymous)
       .map(([k]) => k)
       .sort();
     expect(anonymous).toEqual([
+      'GET /api/verify/reports/:reportId',
       'GET /healthz',
       'GET /readyz',
       'OPTIONS *',

@@ -40,6 +40,9 @@ describe('hash routes', () => {
     ['#/study/1.2.x', { name: 'not-found', path: '/study/1.2.x' }],
     ['#/s/short', { name: 'not-found', path: '/s/short' }],
     ['#/nothing', { name: 'not-found', path: '/nothing' }],
+    [`#/verify/${req}?code=${token}`, { name: 'verify', reportId: req, code: token }],
+    [`#/verify/${req}`, { name: 'not-found', path: `/verify/${req}` }],
+    [`#/verify/${req}?code=bad code`, { name: 'not-found', path: `/verify/${req}` }],
   ])('%s', (hash, route) => {
     expect(parseRoute(hash)).toEqual(route);
   });
@@ -49,6 +52,7 @@ describe('hash routes', () => {
       { name: 'study', studyUid: uid, requestId: req },
       { name: 'study', studyUid: uid, requestId: null },
       { name: 'share', token },
+      { name: 'verify', reportId: req, code: token },
       { name: 'upload' },
     ] as const)
       expect(parseRoute(href(r))).toEqual(r);

@@ -4,6 +4,7 @@
  * a route cannot be served by accident; tests/integration/policy.test.ts enumerates the
  * registered routes against this table and attacks each one with bad tokens.
  * HEAD follows GET. Anonymous routes are limited to health, login, opening a patient share link,
+ * checking a printed report by its QR code,
  * the viewer's static files and the API docs.
  */
 import { type PrincipalRole, type Role, SHARE_ROLE } from '../../../contracts/roles.js';
@@ -139,6 +140,8 @@ export const POLICY: Record<string, AccessRule> = {
     audit: { action: 'reading.report.addendum' },
   },
   'GET /api/reports/:reportId/verify': { roles: READING, audit: { action: 'reading.report.verify' } },
+  // The printed QR code: anyone holding the paper; the printed code is the credential.
+  'GET /api/verify/reports/:reportId': { anonymous: true, audit: { action: 'reading.report.verify.public' } },
   // Delivery of signed reports (server/src/reading/delivery): copies, PDF, measurements, FHIR, media.
   'GET /api/reports/:reportId/delivery': { roles: READING, audit: { action: 'reading.report.delivery' } },
   'GET /api/reports/:reportId/pdf': { roles: READING, audit: { action: 'reading.report.pdf' } },

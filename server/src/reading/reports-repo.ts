@@ -4,6 +4,7 @@
  * signature row; the database trigger makes the final row and the signature immutable from
  * then on. Addenda are inserted already final, with their signature, in one transaction.
  */
+import { randomBytes } from 'node:crypto';
 import type { Db } from '../db/client.js';
 import type { Json } from './canonical.js';
 import { MEASUREMENTS_KEY, measurementsOf, templateFieldsOf } from './delivery/measurements.js';
@@ -97,6 +98,26 @@ export type DraftSaveOutcome = { ok: true; report: ReportRow } | { ok: false; wh
 
 export class ReportRepo {
   constructor(private readonly db: Db) {}
+
+  /** The code printed with a report's QR code (migration 043), or null before its first delivery. */
+  async verifyCode(id: string): Promise<string | null> {
+    const [r] = await this.db.query<{ code: string }>(
+      'SELECT code FROM report_verify_codes WHERE report_id = $1',
+      [id],
+    );
+    return r?.code ?? null;
+  }
+
+  /** Sets the code once (random, 128 bits) and returns it; later calls return the same code. */
+  async ensureVerifyCode(id: string): Promise<string> {
+    await this.db.query(
+      'INSERT INTO report_verify_codes (report_id, code) VALUES ($1, $2) ON CONFLICT (report_id) DO NOTHING',
+      [id, randomBytes(16).toString('base64url')],
+    );
+    const code = await this.verifyCode(id);
+    if (!code) throw new Error(`report ${id} has no verification code`);
+    return code;
+  }
 
   async byId(id: string): Promise<ReportRow | null> {
     return (await this.db.query<ReportRow>(`${SELECT} WHERE p.id = $1`, [id]))[0] ?? null;

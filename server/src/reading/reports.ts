@@ -6,7 +6,7 @@
  * signed the same way. Verification rebuilds the canonical bytes from what is stored now and
  * asks the signer that made the signature whether they still match.
  */
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -20,6 +20,8 @@ import { visibleRequest } from './requests.js';
 import type { RequestRepo, RequestRow } from './requests-repo.js';
 import {
   AddendumBody,
+  PublicVerifyQuery,
+  PublicVerifyResponse,
   Report,
   ReportIdParams,
   ReportWithAddenda,
@@ -349,6 +351,59 @@ export default async function reportRoutes(fastify: FastifyInstance, opts: Repor
       const { r, req } = await visibleReport(request.principal!, request.params.reportId, request);
       if (r.status !== 'final' || !r.sigSignature || !r.signedAt)
         throw new AppError('RADLINK_CONFLICT', 'This report is a draft: there is no signature to verify.');
+      return fullVerification(r, req);
+    },
+  );
+
+  app.get(
+    '/api/verify/reports/:reportId',
+    {
+      schema: {
+        tags: ['reading'],
+        summary:
+          'Public check of a printed report by its QR code (report id + printed code): the signature status, signer and time, no patient data.',
+        params: ReportIdParams,
+        querystring: PublicVerifyQuery,
+        response: { 200: PublicVerifyResponse },
+      },
+    },
+    async (request) => {
+      const r = await reports.byId(request.params.reportId);
+      const code = r ? await reports.verifyCode(r.id) : null;
+      const given = Buffer.from(request.query.code);
+      // One answer for "no such report", "not signed" and "wrong code": nothing to enumerate.
+      if (
+        !r ||
+        !code ||
+        given.length !== code.length ||
+        !timingSafeEqual(given, Buffer.from(code)) ||
+        r.status !== 'final' ||
+        !r.sigSignature ||
+        !r.signedAt
+      )
+        throw new AppError('RADLINK_NOT_FOUND', 'No signed report matches this code.');
+      const req = await requests.byId(r.requestId);
+      if (!req) throw new AppError('RADLINK_NOT_FOUND', 'No signed report matches this code.');
+      request.auditStudyUid = r.studyUid;
+      const v = await fullVerification(r, req);
+      return {
+        reportId: v.reportId,
+        status: v.status,
+        reason: v.reason,
+        signedAt: v.signedAt,
+        revokedAt: v.revokedAt,
+        contentHash: v.contentHash,
+        signerName: v.signer?.name ?? null,
+        certificate: v.certificate,
+        demo: v.demo,
+        addendum: r.parentReportId !== null,
+      };
+    },
+  );
+
+  /** The signed record and, when delivery is on, each delivered copy against it. */
+  async function fullVerification(r: ReportRow, req: RequestRow) {
+    {
       const record = await verifyStoredReport({ signers, demoSigner }, r, req.accessionNumber);
       if (!opts.delivery) return record;
       // Each delivered copy is checked against the delivery record. A tampered record keeps its own
@@ -362,8 +417,8 @@ export default async function reportRoutes(fastify: FastifyInstance, opts: Repor
         reason: bad.map((k) => `${COPY_NAMES[k]}: ${copies[k].reason}`).join(' '),
         copies,
       };
-    },
-  );
+    }
+  }
 }
 
 /**

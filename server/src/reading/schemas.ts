@@ -301,3 +301,27 @@ export const TemplateSchema = Type.Object({
     }),
   ),
 });
+
+/** What anyone holding a printed report may learn by its QR code: the signature's standing, no patient data. */
+export const PublicVerifyResponse = Type.Object({
+  reportId: Type.String(),
+  status: Type.Union([
+    Type.Literal('valid'),
+    Type.Literal('tampered'),
+    Type.Literal('revoked-since'),
+    Type.Literal('revoked'),
+    Type.Literal('untrusted'),
+  ]),
+  reason: Type.String(),
+  signedAt: Nullable(Iso),
+  revokedAt: Nullable(Iso),
+  contentHash: Nullable(Type.String()),
+  signerName: Nullable(Type.String()),
+  certificate: Type.Union([CertificateInfo, Type.Null()]),
+  demo: Type.Boolean({ description: 'Signed with the demo CA: not a legal signature' }),
+  addendum: Type.Boolean(),
+});
+
+export const PublicVerifyQuery = Type.Object({
+  code: Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$', description: 'The code printed with the QR code' }),
+});

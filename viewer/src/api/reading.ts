@@ -10,6 +10,7 @@ import type {
   ReportWithAddenda,
   RequestStatus,
   Verification,
+  VerifyStatus,
   WorklistItem,
 } from './types.js';
 
@@ -71,6 +72,23 @@ export const addAddendum = (
 ) => json<Report>('POST', `/api/reports/${reportId}/addenda`, { body });
 
 export const verify = (reportId: string) => json<Verification>('GET', `/api/reports/${reportId}/verify`);
+
+/** What the public check of a printed report answers (no patient data). */
+export interface PublicVerification {
+  reportId: string;
+  status: VerifyStatus;
+  reason: string;
+  signedAt: string | null;
+  revokedAt: string | null;
+  contentHash: string | null;
+  signerName: string | null;
+  certificate: { serial: string; subject: string; issuer: string } | null;
+  demo: boolean;
+  addendum: boolean;
+}
+
+export const verifyPublic = (reportId: string, code: string) =>
+  json<PublicVerification>('GET', `/api/verify/reports/${reportId}`, { query: { code } });
 
 /** Measurement as the study viewer reports it (the imaging contract's ViewerMeasurement). */
 export interface MeasurementInput {

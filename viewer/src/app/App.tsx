@@ -1,5 +1,6 @@
 /**
- * The application: the patient share page stands alone (no shell, no staff session); every
+ * The application: the patient share page and the public check of a printed report stand alone
+ * (no shell, no staff session); every
  * other route needs a logged-in user and is drawn inside the shell, as allowed by the role.
  */
 import { useEffect } from 'preact/hooks';
@@ -9,6 +10,7 @@ import { AdminFacilitiesPage, AdminUsersPage } from './admin/AdminPages.js';
 import { LoginPage } from './LoginPage.js';
 import { lazyPage } from './lazy.js';
 import { PatientPage } from './patient/PatientPage.js';
+import { PublicVerifyPage } from './report/PublicVerifyPage.js';
 import { MyRequestsPage } from './requests/MyRequestsPage.js';
 import { RequestFormPage } from './requests/RequestFormPage.js';
 import { allowed, homeFor } from './routes.js';
@@ -27,7 +29,7 @@ export function App() {
   const r = route.value;
   useEffect(() => watchRoute(), []);
   useEffect(() => {
-    if (r.name === 'share' || currentUser.value !== undefined) return;
+    if (r.name === 'share' || r.name === 'verify' || currentUser.value !== undefined) return;
     me()
       .then((u) => {
         currentUser.value = u;
@@ -39,6 +41,8 @@ export function App() {
   }, [r.name]);
 
   if (r.name === 'share') return <PatientPage token={r.token} />;
+  // A printed report's QR code: anyone may check it, without an account.
+  if (r.name === 'verify') return <PublicVerifyPage reportId={r.reportId} code={r.code} />;
   const user = currentUser.value;
   if (user === undefined)
     return (

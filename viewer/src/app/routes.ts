@@ -15,11 +15,13 @@ export type Route =
   | { name: 'users' }
   | { name: 'facilities' }
   | { name: 'share'; token: string }
+  | { name: 'verify'; reportId: string; code: string }
   | { name: 'not-found'; path: string };
 
 const UID = /^[0-9]+(\.[0-9]+)*$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const TOKEN = /^[A-Za-z0-9_-]{16,128}$/;
+const VERIFY_CODE = /^[A-Za-z0-9_-]{16,64}$/;
 
 export function parseRoute(hash: string): Route {
   const raw = hash.replace(/^#/, '');
@@ -53,6 +55,9 @@ export function parseRoute(hash: string): Route {
     }
     if (head === 'request' && UID.test(arg)) return { name: 'new-request', studyUid: arg };
     if (head === 's' && TOKEN.test(arg)) return { name: 'share', token: arg };
+    const code = params.get('code');
+    if (head === 'verify' && UUID.test(arg) && code && VERIFY_CODE.test(code))
+      return { name: 'verify', reportId: arg, code };
   }
   return { name: 'not-found', path };
 }
@@ -65,6 +70,8 @@ export function href(r: Route): string {
       return `#/request/${r.studyUid}`;
     case 'share':
       return `#/s/${r.token}`;
+    case 'verify':
+      return `#/verify/${r.reportId}?code=${r.code}`;
     case 'not-found':
       return `#/${r.path}`;
     default:
@@ -109,6 +116,6 @@ export function allowed(role: Role, route: Route): boolean {
   if (route.name === 'study' || route.name === 'not-found' || route.name === 'login') return true;
   if (route.name === 'new-request')
     return navFor(role).some((n) => n.route === 'upload' || n.route === 'requests');
-  if (route.name === 'share') return true;
+  if (route.name === 'share' || route.name === 'verify') return true;
   return navFor(role).some((n) => n.route === route.name);
 }

@@ -106,7 +106,9 @@ export function reportSections(r: ReportRow): SrSection[] {
   return out;
 }
 
-export const verifyUrlOf = (base: string, reportId: string) => `${base}/api/reports/${reportId}/verify`;
+/** The QR code's target: the viewer's public verification page (no account needed; the code is the key). */
+export const verifyUrlOf = (base: string, reportId: string, code: string) =>
+  `${base}/#/verify/${reportId}?code=${code}`;
 
 export class ReportDeliveryService {
   constructor(private readonly d: DeliveryDeps) {}
@@ -228,7 +230,7 @@ export class ReportDeliveryService {
         reason: verification.reason,
         checkedAt: new Date().toISOString(),
       },
-      verifyUrl: verifyUrlOf(this.d.publicBaseUrl, r.id),
+      verifyUrl: verifyUrlOf(this.d.publicBaseUrl, r.id, await this.d.reports.ensureVerifyCode(r.id)),
       demo: r.sigSignerKind === 'demo-ca',
       canonicalContent: canonicalReport(contentOf(r, req.accessionNumber, signer, new Date(r.signedAt!))),
       signature: r.sigSignature!,
