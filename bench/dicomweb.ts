@@ -58,6 +58,13 @@ const READERS = env('BENCH_READERS', 16);
 const QIDO_STUDIES = env('BENCH_QIDO_STUDIES', 10_000);
 const QIDO_BIG = env('BENCH_QIDO_BIG', 100_000);
 const QIDO_RUNS = env('BENCH_QIDO_RUNS', 30);
+/**
+ * BENCH_ONLY=stow-frames: the STOW, archive and frame phases only, printed and not written to
+ * bench/results (a partial run must not replace the committed figures). For profiling, with
+ * BENCH_GATEWAY_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) passed to the gateway.
+ */
+const ONLY_STOW_FRAMES = process.env.BENCH_ONLY === 'stow-frames';
+const GATEWAY_NODE_OPTIONS = process.env.BENCH_GATEWAY_NODE_OPTIONS;
 const QIDO_WARMUP = 3;
 const FACILITIES = 5;
 const PASSWORD = 'bench-password-2026-x';
@@ -453,6 +460,7 @@ async function main(): Promise<void> {
           RADLINK_LOG_FILE: join(s.logDir, 'gateway-bench.log'),
           RADLINK_VIEWER_DIR: join(dataDir, 'no-viewer'),
           DATABASE_URL: databaseUrl,
+          ...(GATEWAY_NODE_OPTIONS ? { NODE_OPTIONS: GATEWAY_NODE_OPTIONS } : {}),
         },
         s.logDir,
       ),
@@ -599,8 +607,10 @@ async function main(): Promise<void> {
 
     // Printed as soon as measured: the QIDO phases below take long on a loaded machine.
     console.log(
-      `[bench] STOW ${stow.gateway.instancesPerSecond} vs ${stow.orthanc.instancesPerSecond} inst/s (ratio ${stow.ratio}); frames ${framesGateway.framesPerSecond} vs ${framesOrthanc.framesPerSecond} fps (ratio ${frames.throughputRatio}), p50 ${framesGateway.p50Ms} vs ${framesOrthanc.p50Ms} ms, p99 ${framesGateway.p99Ms} vs ${framesOrthanc.p99Ms} ms (ratio ${frames.p99Ratio}); archive lag p99 ${archive.p99Seconds} s`,
+      `[bench] STOW ${stow.gateway.instancesPerSecond} vs ${stow.orthanc.instancesPerSecond} inst/s (ratio ${stow.ratio}); frames ${framesGateway.framesPerSecond} vs ${framesOrthanc.framesPerSecond} fps (ratio ${frames.throughputRatio}), p50 ${framesGateway.p50Ms} vs ${framesOrthanc.p50Ms} ms, p99 ${framesGateway.p99Ms} vs ${framesOrthanc.p99Ms} ms (ratio ${frames.p99Ratio}); archive lag p99 ${archive.p99Seconds} s; load ${loadBefore.join(' ')} -> ${loadavg().map(r2).join(' ')}`,
     );
+
+    if (ONLY_STOW_FRAMES) return;
 
     // ---- QIDO at QIDO_STUDIES (both) -----------------------------------------------------
     console.log(`[bench] STOWing ${QIDO_STUDIES} small studies through the gateway for QIDO …`);
