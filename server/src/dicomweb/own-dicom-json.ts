@@ -102,7 +102,14 @@ function numberValue(s: string, integer: boolean): number | null {
   return n === 0 ? 0 : n;
 }
 
-function attribute(ds: DataSet, el: Element, vr: string, decode: Decoder, nested: boolean, implicit: boolean) {
+function attribute(
+  ds: DataSet,
+  el: Element,
+  vr: string,
+  decode: Decoder,
+  nested: boolean,
+  implicit: boolean,
+) {
   if (vr === 'SQ') {
     const items = el.items ?? [];
     const out: DicomJsonAttribute = { vr };
@@ -124,7 +131,8 @@ function attribute(ds: DataSet, el: Element, vr: string, decode: Decoder, nested
     const v = new DataView(ds.byteArray.buffer, ds.byteArray.byteOffset + el.dataOffset, el.length);
     const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, '0');
     const values: string[] = [];
-    for (let o = 0; o < el.length; o += 4) values.push(hex(v.getUint16(o, true)) + hex(v.getUint16(o + 2, true)));
+    for (let o = 0; o < el.length; o += 4)
+      values.push(hex(v.getUint16(o, true)) + hex(v.getUint16(o + 2, true)));
     return { vr, Value: values };
   }
   const binary = BINARY_NUMBERS[vr];
@@ -155,10 +163,12 @@ function attribute(ds: DataSet, el: Element, vr: string, decode: Decoder, nested
       Value: parts.map((p) => {
         const groups = p.split('=');
         if (groups.length > 3) throw new Uncertain('a PN with more than 3 groups');
+        // Orthanc names every group present, an empty last one too ("A=B=" has Phonetic "").
+        if (groups.slice(0, -1).some((g) => g === '')) throw new Uncertain('a PN with an empty inner group');
         const pn: Record<string, string> = {};
         const names = ['Alphabetic', 'Ideographic', 'Phonetic'] as const;
         groups.forEach((g, i) => {
-          if (g !== '') pn[names[i]!] = g;
+          pn[names[i]!] = g;
         });
         return pn;
       }),

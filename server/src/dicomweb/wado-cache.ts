@@ -24,7 +24,7 @@ const DECISION_MAX = 10_000;
 const SERIES_TTL_MS = 5_000;
 const SERIES_MAX = 64;
 /** Larger series are not kept (memory); their instances are looked up one by one. */
-export const SERIES_CACHE_MAX_INSTANCES = 5_000;
+const SERIES_CACHE_MAX_INSTANCES = 5_000;
 
 /** Everything a principal's scope depends on (study-access.ts scopeOf), plus its session. */
 function principalKey(p: Principal): string {
@@ -65,25 +65,48 @@ export class AccessDecisions {
 
 export class SeriesInstances {
   private readonly series = new Map<string, { at: number; rows: Map<string, IndexedInstanceRow> }>();
+  /** Loads under way: concurrent first readers of a series share one query. */
+  private readonly loading = new Map<string, Promise<IndexedInstanceRow[] | 'too-big'>>();
+  /** Series found larger than SERIES_CACHE_MAX_INSTANCES: looked up instance by instance. */
+  private readonly large = new Set<string>();
 
-  get(studyUid: string, seriesUid: string, sopInstanceUid: string): IndexedInstanceRow | undefined {
+  /**
+   * The row of one instance: from memory, else by reading its whole series once (`loadSeries`
+   * with a limit of SERIES_CACHE_MAX_INSTANCES + 1 rows), or alone (`loadOne`) for large series.
+   */
+  async row(
+    studyUid: string,
+    seriesUid: string,
+    sopInstanceUid: string,
+    loadSeries: (limit: number) => Promise<IndexedInstanceRow[]>,
+    loadOne: () => Promise<IndexedInstanceRow | undefined>,
+  ): Promise<IndexedInstanceRow | undefined> {
     const key = `${studyUid}|${seriesUid}`;
     const hit = this.series.get(key);
-    if (!hit) return undefined;
-    if (Date.now() - hit.at >= SERIES_TTL_MS) {
-      this.series.delete(key);
-      return undefined;
+    if (hit && Date.now() - hit.at < SERIES_TTL_MS) {
+      const row = hit.rows.get(sopInstanceUid);
+      if (row) return row;
     }
-    return hit.rows.get(sopInstanceUid);
-  }
-
-  set(studyUid: string, seriesUid: string, rows: IndexedInstanceRow[]): void {
-    if (rows.length > SERIES_CACHE_MAX_INSTANCES) return;
-    if (this.series.size >= SERIES_MAX) this.series.clear();
-    this.series.set(`${studyUid}|${seriesUid}`, {
-      at: Date.now(),
-      rows: new Map(rows.map((r) => [r.sopInstanceUid, r])),
-    });
+    if (this.large.has(key)) return loadOne();
+    let pending = this.loading.get(key);
+    if (!pending) {
+      pending = loadSeries(SERIES_CACHE_MAX_INSTANCES + 1).then((rows) => {
+        if (rows.length > SERIES_CACHE_MAX_INSTANCES) {
+          if (this.large.size >= SERIES_MAX) this.large.clear();
+          this.large.add(key);
+          return 'too-big' as const;
+        }
+        if (this.series.size >= SERIES_MAX) this.series.clear();
+        this.series.set(key, { at: Date.now(), rows: new Map(rows.map((r) => [r.sopInstanceUid, r])) });
+        return rows;
+      });
+      const settled = () => this.loading.delete(key);
+      pending.then(settled, settled);
+      this.loading.set(key, pending);
+    }
+    const rows = await pending;
+    if (rows === 'too-big') return loadOne();
+    return rows.find((r) => r.sopInstanceUid === sopInstanceUid);
   }
 
   /** Forgets a series (e.g. Orthanc no longer has one of its instances). */

@@ -146,19 +146,32 @@ export async function resolveInstance(
       throw new AppError('RADLINK_NOT_FOUND', 'No such study.');
     decisions.remember(principal, p.studyUid, epoch);
   }
-  let row = series.get(p.studyUid, p.seriesUid, p.sopInstanceUid);
-  if (!row) {
-    const rows = await request.server.db.query<IndexedInstanceRow>(
-      `SELECT ${INSTANCE_COLUMNS}
-         FROM instances i
-        WHERE i.series_uid = $1 AND i.study_uid = $2 AND i.orthanc_id IS NOT NULL`,
-      [p.seriesUid, p.studyUid],
-    );
+  const where = 'i.series_uid = $1 AND i.study_uid = $2 AND i.orthanc_id IS NOT NULL';
+  const read = async (sql: string, params: unknown[]) => {
+    const rows = await request.server.db.query<IndexedInstanceRow>(sql, params);
     for (const r of rows) r.numberOfFrames = Number(r.numberOfFrames) || 1;
-    series.set(p.studyUid, p.seriesUid, rows);
-    row = rows.find((r) => r.sopInstanceUid === p.sopInstanceUid);
-    if (!row) throw new AppError('RADLINK_NOT_FOUND', 'No such instance.');
-  }
+    return rows;
+  };
+  const row = await series.row(
+    p.studyUid,
+    p.seriesUid,
+    p.sopInstanceUid,
+    (limit) =>
+      read(`SELECT ${INSTANCE_COLUMNS} FROM instances i WHERE ${where} LIMIT $3`, [
+        p.seriesUid,
+        p.studyUid,
+        limit,
+      ]),
+    async () =>
+      (
+        await read(`SELECT ${INSTANCE_COLUMNS} FROM instances i WHERE ${where} AND i.sop_instance_uid = $3`, [
+          p.seriesUid,
+          p.studyUid,
+          p.sopInstanceUid,
+        ])
+      )[0],
+  );
+  if (!row) throw new AppError('RADLINK_NOT_FOUND', 'No such instance.');
   // The cached row learns a backfilled transfer syntax too (it is the stored object's, immutable).
   if (row.transferSyntaxUid === null) row.transferSyntaxUid = await backfillTransferSyntax(request, row);
   return { ...row };
