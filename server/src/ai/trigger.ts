@@ -72,11 +72,25 @@ export class AiTrigger {
          VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued') ON CONFLICT (id) DO NOTHING RETURNING id`,
         [runId, studyUid, seriesUid, m.modelId, m.version, series.facility_id, m.status === 'shadow'],
       );
-      if (inserted.length === 0) continue;
+      // The row and its flow are two writes: an enqueue that failed after the insert (Redis down,
+      // the gateway killed in between) left a run queued for ever that nothing would enqueue
+      // again. When the series comes by again (its next instance, after a failure or a restart),
+      // such a run — still queued, first attempt, no job of any stage — is enqueued now.
+      if (inserted.length === 0 && !(await this.lostEnqueue(runId))) continue;
       await this.flow.enqueue(this.jobData(runId, 1, studyUid, seriesUid, m, m.status === 'shadow'));
       started.push(runId);
     }
     return started;
+  }
+
+  /** The run exists, queued at its first attempt, and BullMQ holds no job of it. */
+  private async lostEnqueue(runId: string): Promise<boolean> {
+    const [run] = await this.db.query<{ status: string; attempt: number }>(
+      'SELECT status, attempt FROM ai_runs WHERE id = $1',
+      [runId],
+    );
+    if (run?.status !== 'queued' || run.attempt !== 1) return false;
+    return (await this.flow.stages(runId, 1)).every((s) => s.state === 'unknown');
   }
 
   /**

@@ -100,6 +100,15 @@ class PostgresDb implements Db {
   }
   async tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // A checked-out client has no error listener (the pool's is for idle clients only): PostgreSQL
+    // going away between two statements of this transaction (a restart) was an uncaught 'error'
+    // that took the whole gateway down (tests/fuzz/faults.test.ts). The next statement rejects
+    // instead, and the broken connection is destroyed on release rather than pooled.
+    let broken: Error | undefined;
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const out = await fn({
@@ -112,7 +121,8 @@ class PostgresDb implements Db {
       await client.query('ROLLBACK').catch(() => {});
       throw e;
     } finally {
-      client.release();
+      client.off('error', onError);
+      client.release(broken);
     }
   }
   async exec(sql: string): Promise<void> {

@@ -46,7 +46,34 @@ function mapFastifyError(err: FastifyError): { code: ErrorCode; message: string 
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
     return { code: 'RADLINK_BAD_REQUEST', message: err.message };
   }
+  if (backingServiceDown(err))
+    return { code: 'RADLINK_UPSTREAM_UNAVAILABLE', message: ERRORS.RADLINK_UPSTREAM_UNAVAILABLE.message };
   return { code: 'RADLINK_INTERNAL', message: ERRORS.RADLINK_INTERNAL.message };
+}
+
+/**
+ * Connection refused or cut, and PostgreSQL's "shutting down / starting up / connection lost"
+ * SQLSTATEs (57P01–57P03, class 08): the request may succeed once the service is back, so it
+ * is answered 503, not 500 (seen while PostgreSQL restarts in tests/fuzz/faults.test.ts).
+ */
+const DOWN_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08006',
+]);
+function backingServiceDown(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown; cause?: { code?: unknown } };
+  return (
+    DOWN_CODES.has(String(e.code)) ||
+    DOWN_CODES.has(String(e.cause?.code)) ||
+    /^Connection terminated/.test(String(e.message ?? ''))
+  );
 }
 
 function sendError(reply: FastifyReply, request: FastifyRequest, code: ErrorCode, message: string): void {
@@ -64,6 +91,8 @@ export default fp(
       }
       const mapped = mapFastifyError(err as FastifyError);
       if (mapped.code === 'RADLINK_INTERNAL') request.log.error({ err }, 'unhandled error');
+      else if (mapped.code === 'RADLINK_UPSTREAM_UNAVAILABLE')
+        request.log.warn({ err: (err as Error).message }, 'backing service unavailable');
       else
         request.log.info(
           { code: mapped.code, statusCode: ERRORS[mapped.code].statusCode },

@@ -43,6 +43,21 @@ let state: { work: WorkStore; models: ModelSource } | undefined;
 const sessions = new SessionCache();
 const loaded = new Map<string, Promise<LoadedModel>>();
 
+// A sandbox whose worker process died (SIGKILL, OOM killer) has lost its IPC channel: nothing it
+// computes can be reported, and BullMQ's child wrapper exits only on SIGTERM/SIGINT. Worse, its
+// uncaughtException handler reports the error to the parent, that send fails with EPIPE, which
+// is uncaught again: the orphan spins on it for ever (seen in tests/fuzz/faults.test.ts) and
+// never gets to the 'disconnect' event. The job's lock lapses with its worker and the restarted
+// workers retry it as a stalled job, so leaving at once loses nothing; this listener runs before
+// BullMQ's (registered earlier, so prepended).
+const channelGone = (err: unknown) =>
+  (process.send !== undefined && !process.connected) ||
+  ['EPIPE', 'ERR_IPC_CHANNEL_CLOSED'].includes((err as NodeJS.ErrnoException | undefined)?.code ?? '');
+process.prependListener('uncaughtException', (err) => {
+  if (channelGone(err)) process.exit(1);
+});
+process.once('disconnect', () => process.exit(1));
+
 function setup() {
   if (!state) {
     const cfg = loadConfig('ai-infer', InferConfigSchema);
