@@ -21,8 +21,11 @@ export interface ViewerGateway {
 /** The viewer `npm run build:viewer` builds (npm test builds it before the test tiers). */
 export const VIEWER_DIST = join(REPO_ROOT, 'viewer', 'dist');
 
-export async function startViewerGateway(name: string): Promise<ViewerGateway> {
-  const t = await buildTestApp({ name, env: { RADLINK_VIEWER_DIR: VIEWER_DIST } });
+export async function startViewerGateway(
+  name: string,
+  env: Record<string, string> = {},
+): Promise<ViewerGateway> {
+  const t = await buildTestApp({ name, env: { RADLINK_VIEWER_DIR: VIEWER_DIST, ...env } });
   await createDemoOrganisation(t);
   await t.app.listen({ host: '127.0.0.1', port: 0 });
   const address = t.app.server.address();

@@ -33,6 +33,8 @@ import {
   type SeriesSummary,
   str,
 } from './dicomweb.js';
+import { KeyImagesPanel } from './KeyImagesPanel.js';
+import { fetchKeyImages, type KeyImage, keyOf, markKeyImage, unmarkKeyImage } from './keyImages.js';
 import { formatMeasurement, type ViewerMeasurement } from './measurements.js';
 import { CT_PRESETS } from './presets.js';
 import { SeriesStrip, type StripStudy } from './SeriesStrip.js';
@@ -49,6 +51,8 @@ export interface StudyViewerProps {
   lowBandwidth?: boolean;
   onMeasurementsChange?: (items: ViewerMeasurement[]) => void;
   onKeyImagesChange?: (sopInstanceUids: string[]) => void;
+  /** The caller may mark and unmark key images (radiologists; the API refuses anyone else). */
+  canMarkKeyImages?: boolean;
 }
 
 interface PaneSeries {
@@ -81,7 +85,11 @@ export function StudyViewer(props: StudyViewerProps): JSX.Element {
   const [progress, setProgress] = useState<Record<string, { loaded: number; total: number }>>({});
   const [tool, setTool] = useState<PrimaryTool>('WindowLevel');
   const [cine, setCine] = useState<Record<string, boolean>>({});
-  const [keyImages, setKeyImages] = useState<string[]>([]);
+  const [cineFps, setCineFps] = useState(12);
+  const [keyImages, setKeyImages] = useState<KeyImage[]>([]);
+  const [keyError, setKeyError] = useState<string | null>(null);
+  /** Synchronised scrolling of a comparison with a prior (on by default, the reader may turn it off). */
+  const [syncOn, setSyncOn] = useState(true);
   const [measurements, setMeasurements] = useState<ViewerMeasurement[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [aiResults, setAiResults] = useState<AiResult[] | null>(null);
@@ -217,20 +225,35 @@ export function StudyViewer(props: StudyViewerProps): JSX.Element {
   const activeSeries = layout === 'mpr' ? paneSeries(0) : paneSeries(active);
   const activeVp = layout === 'mpr' ? (mprIds[active] ?? '') : vpId(active);
   const activeState = vpStates[activeVp];
-  const currentSop =
-    activeSeries && activeState && layout !== 'mpr'
-      ? activeSeries.images[activeState.imageIndex]?.sopInstanceUid
-      : undefined;
+  const currentImage =
+    activeSeries && activeState && layout !== 'mpr' ? activeSeries.images[activeState.imageIndex] : undefined;
+  const currentKey = currentImage ? keyOf(currentImage.sopInstanceUid, currentImage.frame) : undefined;
+  const keySet = new Set(keyImages.map((k) => keyOf(k.sopInstanceUid, k.frame)));
+
+  // The study's saved key images (shared by everyone reading it).
+  useEffect(() => {
+    const ac = new AbortController();
+    setKeyImages([]);
+    setKeyError(null);
+    fetchKeyImages(props.studyUid, ac.signal).then(
+      (items) => {
+        setKeyImages(items);
+        cb.current.onKeyImagesChange?.(items.map((k) => k.sopInstanceUid));
+      },
+      () => !ac.signal.aborted && setKeyError(t('keyImages.loadError')),
+    );
+    return () => ac.abort();
+  }, [props.studyUid]);
 
   // Priors side by side: scrolling either pane moves the other to the same anatomical position.
   useEffect(() => {
-    if (!compare || layout !== '1x2') {
+    if (!compare || layout !== '1x2' || !syncOn) {
       controller.synchronise([]);
       return;
     }
     const ready = [0, 1].every((i) => paneSeries(i) && vpStates[vpId(i)]?.imageLoaded);
     if (ready) controller.synchronise([vpId(0), vpId(1)]);
-  }, [compare, layout, !!vpStates[vpId(0)]?.imageLoaded, !!vpStates[vpId(1)]?.imageLoaded]);
+  }, [compare, layout, syncOn, !!vpStates[vpId(0)]?.imageLoaded, !!vpStates[vpId(1)]?.imageLoaded]);
 
   // MPR: once the three panes exist and the series' metadata is there.
   useEffect(() => {
@@ -346,13 +369,93 @@ export function StudyViewer(props: StudyViewerProps): JSX.Element {
     setCompare(priorUid);
   };
 
-  const toggleKeyImage = () => {
-    if (!currentSop) return;
-    const next = keyImages.includes(currentSop)
-      ? keyImages.filter((k) => k !== currentSop)
-      : [...keyImages, currentSop];
-    setKeyImages(next);
-    cb.current.onKeyImagesChange?.(next);
+  const publishKeyImages = (items: KeyImage[]) => {
+    setKeyImages(items);
+    cb.current.onKeyImagesChange?.(items.map((k) => k.sopInstanceUid));
+  };
+
+  /**
+   * Marks or unmarks the slice on screen. The list shows the change at once and is put back as
+   * the server has it when the server refuses (then the reader sees why).
+   */
+  const toggleKeyImage = async () => {
+    const im = currentImage;
+    const s = activeSeries;
+    // Key images belong to the study being read, not to a prior shown beside it.
+    if (!im || !s || !props.canMarkKeyImages || s.studyUid !== props.studyUid) return;
+    const k = keyOf(im.sopInstanceUid, im.frame);
+    const marked = keySet.has(k);
+    setKeyError(null);
+    try {
+      if (marked) {
+        setKeyImages((prev) => prev.filter((x) => keyOf(x.sopInstanceUid, x.frame) !== k));
+        await unmarkKeyImage(s.studyUid, im.sopInstanceUid, im.frame);
+      } else {
+        const entry = await markKeyImage(s.studyUid, im.sopInstanceUid, im.frame, null);
+        setKeyImages((prev) => [...prev.filter((x) => keyOf(x.sopInstanceUid, x.frame) !== k), entry]);
+      }
+      publishKeyImages(await fetchKeyImages(props.studyUid));
+    } catch {
+      setKeyError(t('keyImages.saveError'));
+      fetchKeyImages(props.studyUid).then(publishKeyImages, () => {});
+    }
+  };
+
+  const saveKeyNote = async (k: KeyImage, note: string) => {
+    setKeyError(null);
+    try {
+      await markKeyImage(props.studyUid, k.sopInstanceUid, k.frame, note.trim() || null);
+      publishKeyImages(await fetchKeyImages(props.studyUid));
+    } catch {
+      setKeyError(t('keyImages.saveError'));
+    }
+  };
+
+  const removeKeyImage = async (k: KeyImage) => {
+    setKeyError(null);
+    try {
+      await unmarkKeyImage(props.studyUid, k.sopInstanceUid, k.frame);
+      publishKeyImages(await fetchKeyImages(props.studyUid));
+    } catch {
+      setKeyError(t('keyImages.saveError'));
+    }
+  };
+
+  const imageIndexOf = (s: LoadedSeries, sop: string, frame: number) =>
+    s.images.findIndex((im) => im.sopInstanceUid === sop && im.frame === frame);
+
+  /** Where a key image is, for the list: series number and image position in it. */
+  const keyWhere = (k: KeyImage): string | null => {
+    const summary = studies[0]?.series.find((x) => x.seriesUid === k.seriesUid);
+    if (!summary) return null;
+    const s = loaded[key(props.studyUid, k.seriesUid)];
+    const idx = s ? imageIndexOf(s, k.sopInstanceUid, k.frame) : -1;
+    const series = `${summary.modality} ${summary.number ?? ''}`.trim();
+    return idx >= 0
+      ? `${series} · ${t('overlay.image', { index: idx + 1, count: s!.images.length })}`
+      : series;
+  };
+
+  /** Shows a key image: in the pane that has its series, else in the active pane. */
+  const jumpToKeyImage = async (k: KeyImage) => {
+    const summary = studies[0]?.series.find((x) => x.seriesUid === k.seriesUid);
+    if (!summary) return;
+    const i =
+      layout === 'mpr' ? -1 : panes.findIndex((p, n) => p && paneSeries(n)?.seriesUid === k.seriesUid);
+    if (i >= 0) {
+      setActive(i);
+      const idx = imageIndexOf(paneSeries(i)!, k.sopInstanceUid, k.frame);
+      if (idx >= 0) await controller.jumpTo(vpId(i), idx);
+      return;
+    }
+    const target = layout === 'mpr' ? 0 : active;
+    if (layout === 'mpr') changeLayout('1x1');
+    const s = await ensureLoaded(props.studyUid, summary);
+    setPanes((prev) =>
+      prev.map((p, n) => (n === target ? { studyUid: props.studyUid, seriesUid: k.seriesUid } : p)),
+    );
+    // The pane shows the series on its next render; open it directly on the key image.
+    pendingJump.current = { pane: target, index: imageIndexOf(s, k.sopInstanceUid, k.frame) };
   };
 
   const chooseTool = (tl: PrimaryTool) => {
@@ -463,11 +566,11 @@ export function StudyViewer(props: StudyViewerProps): JSX.Element {
         return controller.reset(v);
       case 'cine': {
         const on = !cine[v];
-        controller.cine(v, on);
+        controller.cine(v, on, cineFps);
         return setCine((c) => ({ ...c, [v]: on }));
       }
       case 'key-image':
-        return toggleKeyImage();
+        return void toggleKeyImage();
       case 'mpr':
         return changeLayout(layout === 'mpr' ? '1x1' : 'mpr');
       case 'segmentation':
@@ -510,7 +613,14 @@ export function StudyViewer(props: StudyViewerProps): JSX.Element {
         modality={activeSeries?.modality ?? ''}
         mprAvailable={mprAvailable}
         cinePlaying={!!cine[activeVp]}
-        isKeyImage={!!currentSop && keyImages.includes(currentSop)}
+        cineFps={cineFps}
+        onCineFps={(fps) => {
+          setCineFps(fps);
+          // A playing clip takes the new rate at once.
+          if (cine[activeVp]) controller.cine(activeVp, true, fps);
+        }}
+        isKeyImage={!!currentKey && keySet.has(currentKey)}
+        canMarkKeyImage={!!props.canMarkKeyImages}
         onTool={chooseTool}
         onPreset={applyPreset}
         onAction={runAction}
@@ -555,7 +665,7 @@ export function StudyViewer(props: StudyViewerProps): JSX.Element {
             : Array.from({ length: stackPaneCount }, (_, i) => {
                 const s = paneSeries(i);
                 const st = vpStates[vpId(i)];
-                const sop = s && st ? s.images[st.imageIndex]?.sopInstanceUid : undefined;
+                const im = s && st ? s.images[st.imageIndex] : undefined;
                 const start = pendingJump.current?.pane === i ? pendingJump.current.index : undefined;
                 return (
                   <ViewportPane
@@ -568,7 +678,7 @@ export function StudyViewer(props: StudyViewerProps): JSX.Element {
                     state={st}
                     active={active === i}
                     lowBandwidth={lowBandwidth}
-                    isKeyImage={!!sop && keyImages.includes(sop)}
+                    isKeyImage={!!im && keySet.has(keyOf(im.sopInstanceUid, im.frame))}
                     label={
                       s && s.studyUid !== props.studyUid
                         ? t('strip.prior', {
@@ -608,14 +718,31 @@ export function StudyViewer(props: StudyViewerProps): JSX.Element {
               </ul>
             )}
           </section>
-          <section data-testid="key-images">
-            <h3>{t('keyImages.title')}</h3>
-            {keyImages.length === 0 ? (
-              <p class="rl-muted">{t('keyImages.none')}</p>
-            ) : (
-              <p>{t('keyImages.count', { count: keyImages.length })}</p>
-            )}
-          </section>
+          {compare && layout === '1x2' && (
+            <section data-testid="compare-panel">
+              <h3>{t('compare.title')}</h3>
+              <label class="rl-check">
+                <input
+                  type="checkbox"
+                  data-testid="sync-scroll"
+                  checked={syncOn}
+                  onChange={(e) => setSyncOn(e.currentTarget.checked)}
+                />
+                {t('compare.sync')}
+              </label>
+            </section>
+          )}
+          <KeyImagesPanel
+            t={t}
+            items={keyImages}
+            where={keyWhere}
+            currentKey={currentKey}
+            canEdit={!!props.canMarkKeyImages}
+            error={keyError}
+            onJump={(k) => void jumpToKeyImage(k)}
+            onRemove={(k) => void removeKeyImage(k)}
+            onSaveNote={(k, note) => void saveKeyNote(k, note)}
+          />
           <AiPanel
             t={t}
             results={aiResults}

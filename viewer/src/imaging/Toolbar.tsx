@@ -5,6 +5,8 @@ import type { TFunction } from './useT.js';
 
 export type Layout = '1x1' | '1x2' | '2x2' | 'mpr';
 export const LAYOUTS: readonly Layout[] = ['1x1', '1x2', '2x2', 'mpr'];
+/** Cine frame rates offered (frames per second). */
+export const CINE_RATES: readonly number[] = [4, 8, 12, 20, 30];
 
 export interface ToolbarProps {
   t: TFunction;
@@ -13,13 +15,17 @@ export interface ToolbarProps {
   modality: string;
   mprAvailable: boolean;
   cinePlaying: boolean;
+  cineFps: number;
   isKeyImage: boolean;
+  /** Only radiologists mark key images (the server refuses anyone else). */
+  canMarkKeyImage?: boolean;
   onTool(tool: PrimaryTool): void;
   onPreset(id: string): void;
   onAction(
     action: 'invert' | 'flip-h' | 'flip-v' | 'rotate-right' | 'reset' | 'cine' | 'key-image' | 'auto-window',
   ): void;
   onLayout(layout: Layout): void;
+  onCineFps(fps: number): void;
 }
 
 export function Toolbar(p: ToolbarProps) {
@@ -91,11 +97,26 @@ export function Toolbar(p: ToolbarProps) {
         >
           {p.cinePlaying ? t('action.cineStop') : t('action.cine')}
         </button>
+        <select
+          class="rl-select"
+          data-testid="cine-fps"
+          aria-label={t('action.cineFps')}
+          value={String(p.cineFps)}
+          onChange={(e) => p.onCineFps(Number((e.currentTarget as HTMLSelectElement).value))}
+        >
+          {CINE_RATES.map((fps) => (
+            <option key={fps} value={String(fps)}>
+              {t('action.fps', { fps })}
+            </option>
+          ))}
+        </select>
         <button
           type="button"
           class={`rl-btn${p.isKeyImage ? ' rl-btn-on' : ''}`}
           aria-pressed={p.isKeyImage}
           data-testid="action-key-image"
+          disabled={p.canMarkKeyImage === false}
+          title={p.canMarkKeyImage === false ? t('keyImages.readOnly') : undefined}
           onClick={() => p.onAction('key-image')}
         >
           ★ {t('action.keyImage')}

@@ -97,6 +97,9 @@ export function ViewportPane(p: PaneProps) {
       data-series-uid={p.series?.seriesUid ?? ''}
       data-image-index={s?.imageIndex ?? ''}
       data-image-loaded={s?.imageLoaded ? 'true' : 'false'}
+      data-zoom={s?.zoom ?? ''}
+      data-image-count={s?.imageCount ?? ''}
+      data-mm-per-pixel={s?.mmPerPixel ?? ''}
       onPointerDown={() => p.onActivate(p.index)}
     >
       <div class="rl-element" ref={elRef} data-testid={`viewport-element-${p.index}`} />

@@ -180,10 +180,25 @@ export async function loadSegmentation(
       centroidSlice.set(Number(n), Math.round(c.image.z));
   }
   const imageIds = (labelMapImages as Array<Array<{ imageId: string }>>).flat().map((i) => i.imageId);
+  // Every segment must be declared: Cornerstone otherwise knows segment 1 only, and hiding the
+  // representation would hide segment 1 and leave the others drawn.
+  const segmentNumbers = new Set([
+    ...result.findings.map((f) => f.segmentNumber),
+    ...[...(centroids as Map<number, unknown>).keys()].map(Number),
+  ]);
+  const segments = Object.fromEntries(
+    [...segmentNumbers]
+      .filter((n) => Number.isInteger(n) && n > 0)
+      .map((n) => [
+        n,
+        { segmentIndex: n, label: result.findings.find((f) => f.segmentNumber === n)?.label ?? `#${n}` },
+      ]),
+  );
   segmentation.addSegmentations([
     {
       segmentationId,
       representation: { type: ToolEnums.SegmentationRepresentations.Labelmap, data: { imageIds } },
+      config: { segments },
     },
   ]);
   const loaded = { segmentationId, centroidSlice };

@@ -12,6 +12,7 @@ import {
   eventTarget,
   imageLoader,
   imageLoadPoolManager,
+  metaData,
   RenderingEngine,
   type StackViewport,
   setVolumesForViewports,
@@ -79,6 +80,7 @@ export class ViewerController {
   private readonly prefetched = new Map<string, Set<string>>();
   private readonly elementListeners: Array<() => void> = [];
   private sync: Synchronizer | null = null;
+  private syncKey = '';
   private tool: PrimaryTool = 'WindowLevel';
   private destroyed = false;
   private readonly onAnnotation = () => this.emitMeasurements();
@@ -137,7 +139,7 @@ export class ViewerController {
     if (!this.engine.getViewport(viewportId)) return;
     this.stackGroup.removeViewports(this.id, viewportId);
     this.mprGroup?.removeViewports(this.id, viewportId);
-    this.sync?.remove({ renderingEngineId: this.id, viewportId });
+    this.dropSync(viewportId);
     this.shown.delete(viewportId);
     this.engine.disableElement(viewportId);
   }
@@ -184,6 +186,8 @@ export class ViewerController {
     const vp = this.stackViewport(viewportId);
     if (!vp) return;
     this.register(series);
+    // Another series in a synchronised pane: its registration no longer holds.
+    if (this.shown.get(viewportId) !== series) this.dropSync(viewportId);
     this.shown.set(viewportId, series);
     const ids = series.images.map((i) => i.imageId);
     const index = start ?? middleIndex(ids.length);
@@ -397,11 +401,60 @@ export class ViewerController {
    * different table position or slice count stays anatomically aligned.
    */
   synchronise(viewportIds: string[]): void {
+    // Idempotent for the same viewports: re-registering mid-scroll (a pane's pixels arriving
+    // re-runs the caller's effect) would lock in a half-followed position.
+    const key = viewportIds.join(',');
+    if (this.sync && this.syncKey === key) return;
     if (this.sync) SynchronizerManager.destroySynchronizer(this.sync.id);
     this.sync = null;
+    this.syncKey = '';
     if (viewportIds.length < 2) return;
+    this.syncKey = key;
+    const [first, ...others] = viewportIds;
+    for (const other of others) this.registerAsShown(first!, other);
     this.sync = synchronizers.createImageSliceSynchronizer(`${this.id}-slices`);
     for (const viewportId of viewportIds) this.sync.add({ renderingEngineId: this.id, viewportId });
+  }
+
+  /** Ends synchronised scrolling when it involves the viewport (the caller's next synchronise() re-aligns). */
+  private dropSync(viewportId: string): void {
+    if (!this.sync || !this.syncKey.split(',').includes(viewportId)) return;
+    SynchronizerManager.destroySynchronizer(this.sync.id);
+    this.sync = null;
+    this.syncKey = '';
+  }
+
+  /**
+   * A prior has its own frame of reference (another day, another table position), so patient
+   * coordinates of the two studies do not correspond. The slices on screen when synchronisation
+   * starts are taken as the same anatomy (the reader lines them up, with sync off, then turns it
+   * on): their positions' difference is registered as the translation between the two viewports.
+   * Cornerstone 5.14 would compute this itself but looks the metadata up by slice index instead of
+   * image ID, finds none and then never syncs; registering here also keeps re-alignment possible.
+   * Same frame of reference: nothing to register (the synchroniser uses identity).
+   */
+  private registerAsShown(a: string, b: string): void {
+    const va = this.stackViewport(a);
+    const vb = this.stackViewport(b);
+    if (!va || !vb || va.getFrameOfReferenceUID() === vb.getFrameOfReferenceUID()) return;
+    const pa = metaData.get('imagePlaneModule', va.getCurrentImageId())?.imagePositionPatient as
+      | Types.Point3
+      | undefined;
+    const pb = metaData.get('imagePlaneModule', vb.getCurrentImageId())?.imagePositionPatient as
+      | Types.Point3
+      | undefined;
+    if (!pa || !pb) return;
+    // Column-major 4×4 translations (gl-matrix layout); entry "x_y" maps y's positions to x's.
+    const registry = csUtils.spatialRegistrationMetadataProvider;
+    const translation = (t: number[]) => {
+      const m = new Float32Array(16);
+      m[0] = m[5] = m[10] = m[15] = 1;
+      m.set(t, 12);
+      return m as unknown as Parameters<typeof registry.add>[1];
+    };
+    const d = [pb[0] - pa[0], pb[1] - pa[1], pb[2] - pa[2]];
+    registry.add([b, a], translation(d));
+    registry.add([a, b], translation(d.map((x) => -x)));
   }
 
   /**

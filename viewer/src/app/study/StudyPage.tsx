@@ -133,6 +133,7 @@ export function StudyPage({ studyUid, requestId }: { studyUid: string; requestId
               priorStudyUids={(priors ?? []).slice(0, 3).map((p) => p.studyUid)}
               lowBandwidth={lowBandwidth}
               onMeasurementsChange={setMeasurements}
+              canMarkKeyImages={role === 'radiologist'}
             />
           ) : (
             <p class="error" role="alert" data-viewer="missing">
