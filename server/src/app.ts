@@ -66,6 +66,8 @@ declare module 'fastify' {
   }
 }
 
+/** Sockets the change feed has to Orthanc: its page reads plus `concurrency` (8) indexing reads. */
+const FEED_CONNECTIONS = 10;
 export interface AppDeps {
   config: GatewayConfig;
   db: Db;
@@ -138,10 +140,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // starts when the app is ready and stops before the queues and clients close.
   const indexer = new Indexer(db, deps.orthanc, queues, app.log);
   app.decorate('indexer', indexer);
+  // The feed reads Orthanc through sockets of its own (see withOwnPool): indexing what modalities
+  // send must not wait behind viewers' frames.
+  const feedOrthanc = deps.orthanc.withOwnPool(FEED_CONNECTIONS);
+  const feedIndexer = new Indexer(db, feedOrthanc, queues, app.log);
   const changeFeed = new ChangeFeed({
     db,
-    orthanc: deps.orthanc,
-    indexer,
+    orthanc: feedOrthanc,
+    indexer: feedIndexer,
     facilities,
     queues,
     log: app.log,
@@ -150,6 +156,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorate('changeFeed', changeFeed);
   app.addHook('onReady', async () => changeFeed.start());
   app.addHook('preClose', async () => changeFeed.stop());
+  app.addHook('onClose', async () => feedOrthanc.close());
   await app.register(rateLimit, {
     global: false,
     redis: deps.redis,
@@ -205,6 +212,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // AI: registry, flows, results and findings (server/src/ai); new series become runs.
   await app.register(aiPlugin);
   indexer.onNewInstance = (ids) => app.ai.trigger.onNewInstance(ids);
+  feedIndexer.onNewInstance = indexer.onNewInstance;
   // Workers' results (archive copies) are applied here: the gateway is the only database writer.
   const results = new ResultsConsumer({
     db,

@@ -38,7 +38,7 @@ beforeAll(async () => {
   gw = await startViewerGateway('e2e-viewer-key-images');
   await assertViewerServed(gw.baseUrl);
   ct = await stowSynthStudy(gw.t, {
-    seed: 6301,
+    seed: 6351,
     patient: demoPatient('khai'),
     modality: 'CT',
     rows: 128,

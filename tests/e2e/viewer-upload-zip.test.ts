@@ -30,7 +30,7 @@ let g: ViewerGateway;
 let browser: LaunchedBrowser;
 
 const study = generateStudy({
-  seed: 7631,
+  seed: 7641,
   patient: demoPatient('hung'),
   modality: 'CT',
   rows: 128,

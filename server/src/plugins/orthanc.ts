@@ -20,6 +20,8 @@ export interface OrthancOptions {
   password: string;
   /** Per-request timeout for headers; bodies of large retrieves may take longer. */
   headersTimeoutMs?: number;
+  /** Sockets to Orthanc (default 32). */
+  connections?: number;
 }
 
 /**
@@ -40,9 +42,9 @@ export class OrthancDroppedError extends AppError {
 export class OrthancClient {
   private readonly pool: Pool;
   private readonly auth: string;
-  constructor(opts: OrthancOptions) {
+  constructor(private readonly opts: OrthancOptions) {
     this.pool = new Pool(opts.url, {
-      connections: 32,
+      connections: opts.connections ?? 32,
       pipelining: 1,
       headersTimeout: opts.headersTimeoutMs ?? 30_000,
       bodyTimeout: 120_000,
@@ -53,6 +55,15 @@ export class OrthancClient {
       keepAliveTimeoutThreshold: 500,
     });
     this.auth = `Basic ${Buffer.from(`${opts.username}:${opts.password}`).toString('base64')}`;
+  }
+
+  /**
+   * The same Orthanc through sockets of its own. Background work (the change feed) uses one so
+   * that it never queues behind viewers' frame requests: under 50 scrolling viewers, sharing the
+   * gateway's pool put DIMSE-received studies minutes behind in the index.
+   */
+  withOwnPool(connections: number): OrthancClient {
+    return new OrthancClient({ ...this.opts, connections });
   }
 
   async request(
