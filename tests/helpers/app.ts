@@ -72,3 +72,24 @@ export async function buildTestApp(opts: {
 }
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/**
+ * Waits until the app's change feed has processed every change Orthanc had when called. The
+ * integration tier shares one Orthanc, and a new app's feed starts from change 0: by the time a
+ * file runs, it may first have thousands of other files' instances to index. Tests that time how
+ * fast a new instance is indexed (the 10 s DIMSE target) measure from a caught-up feed, as in a
+ * running site; the catch-up of a fresh gateway over an existing archive is not that figure.
+ */
+export async function feedCaughtUp(t: TestApp, timeoutMs = 240_000): Promise<void> {
+  const { Last } = await t.app.orthanc.json<{ Last: number }>('GET', '/changes?last');
+  const t0 = Date.now();
+  for (;;) {
+    const [row] = await t.db.query<{ last_seq: string }>(
+      "SELECT last_seq FROM feed_cursors WHERE name = 'orthanc-changes'",
+    );
+    if (Number(row?.last_seq ?? 0) >= Last) return; // no row yet: nothing processed (Orthanc empty)
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`change feed still at ${row?.last_seq ?? 'none'} of ${Last} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

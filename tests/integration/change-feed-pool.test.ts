@@ -7,7 +7,7 @@
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basicAuth } from '../../scripts/services/orthanc.js';
-import { buildTestApp, stack, type TestApp } from '../helpers/app.js';
+import { buildTestApp, feedCaughtUp, stack, type TestApp } from '../helpers/app.js';
 import { makeInstance } from '../helpers/dicom.js';
 import { tinyDicom } from '../helpers/tiny-dicom.js';
 
@@ -43,6 +43,8 @@ afterAll(async () => {
 
 describe('change feed under a saturated Orthanc pool', () => {
   it('indexes a new instance while every socket of the main pool is held by large reads', async () => {
+    // Measured from a caught-up feed (the main pool is still free for this check).
+    await feedCaughtUp(t);
     // A 4 MB instance: its body, left unread, keeps a socket busy (backpressure).
     const big = makeInstance({ rows: 1024, columns: 1024, frames: 2 });
     const bigId = await postToOrthanc(big.bytes);

@@ -18,7 +18,7 @@ import { basicAuth } from '../../scripts/services/orthanc.js';
 import { createDatabase, dropDatabase } from '../../scripts/services/postgres.js';
 import { FacilityRepo } from '../../server/src/identity/facilities.js';
 import { ChangeFeed } from '../../server/src/index/change-feed.js';
-import { bearer, buildTestApp, stack, type TestApp } from '../helpers/app.js';
+import { bearer, buildTestApp, feedCaughtUp, stack, type TestApp } from '../helpers/app.js';
 import { freshUid, tinyDicom } from '../helpers/tiny-dicom.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -128,6 +128,7 @@ describe('change feed', () => {
     const f = tinyDicom({ patientName: 'Võ^Thị Sáu', modality: 'CT' });
     const file = join(scratch, 'dimse.dcm');
     writeFileSync(file, f.bytes);
+    await feedCaughtUp(t);
     const sent = Date.now();
     const r = spawnSync(
       'storescu',

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RENDERED_BY_META, thumbnailKey } from '../../imaging/thumbnail.js';
 import { loadWorkersConfig } from '../../workers/src/config.js';
 import { type RunningWorkers, startWorkers } from '../../workers/src/main.js';
-import { bearer, buildTestApp, stack, type TestApp, workersEnv } from '../helpers/app.js';
+import { bearer, buildTestApp, feedCaughtUp, stack, type TestApp, workersEnv } from '../helpers/app.js';
 import { makeInstance } from '../helpers/dicom.js';
 import { facilityUser } from '../helpers/dicomweb.js';
 
@@ -73,6 +73,7 @@ describe('DIMSE modality path', () => {
 
   it('a C-STORE from the facility AE title is indexed, archived and thumbnailed within 10 s', async () => {
     writeFileSync(file, inst.bytes);
+    await feedCaughtUp(t);
     const t0 = Date.now();
     const store = dcmtk('storescu', [
       '-aet',
