@@ -5,6 +5,7 @@
  */
 import { type DicomJson, num, parseStowResponse, type StowOutcome, str, strs } from './dicom-json.js';
 import { ApiError, NetworkError, request } from './http.js';
+import { isImageModality } from './modalities.js';
 import { partEnds, partHeader, type StudySearch, studyQuery } from './qido-query.js';
 
 export type { StudySearch } from './qido-query.js';
@@ -96,12 +97,8 @@ export async function seriesOf(studyUid: string): Promise<SeriesRow[]> {
     .sort((a, b) => (a.number ?? 1e9) - (b.number ?? 1e9));
 }
 
-/**
- * Series without pixels to show (reports as Encapsulated PDF or SR, key-object selections,
- * presentation states, segmentations): no thumbnail, no slice browsing.
- */
-const NON_IMAGE_MODALITIES = new Set(['DOC', 'SR', 'KO', 'PR', 'SEG', 'RTSTRUCT', 'RTPLAN', 'REG', 'FID']);
-export const isImageSeries = (modality: string | null) => !NON_IMAGE_MODALITIES.has(modality ?? '');
+/** Series without pixels to show (modalities.ts). */
+export const isImageSeries = (modality: string | null) => isImageModality(modality);
 
 export const seriesThumbnailUrl = (studyUid: string, seriesUid: string) =>
   `/dicom-web/studies/${studyUid}/series/${seriesUid}/thumbnail`;

@@ -4,6 +4,7 @@
  * whose metadata is registered with the DICOM image loader before any pixel is requested.
  */
 import { wadors } from '@cornerstonejs/dicom-image-loader';
+import { isImageModality } from '../api/modalities.js';
 import { type InstanceGeometry, sortInstances } from './geometry.js';
 
 export const DICOMWEB_ROOT = '/dicom-web';
@@ -48,9 +49,6 @@ export interface StudyInfo {
   institution: string;
 }
 
-/** Image-bearing modalities the series strip shows; SEG/SR/PR belong to the AI panel or nowhere. */
-const NON_IMAGE = new Set(['SEG', 'SR', 'PR', 'KO', 'RTSTRUCT', 'DOC']);
-
 export function first(ds: DicomJson, tag: string): unknown {
   return ds[tag]?.Value?.[0];
 }
@@ -88,8 +86,9 @@ export async function listSeries(studyUid: string, signal?: AbortSignal): Promis
     .sort((a, b) => a.number - b.number);
 }
 
+/** Image-bearing series the series strip shows; SEG/SR/PR/KO belong to panels or nowhere (modalities.ts). */
 export function isImageSeries(s: Pick<SeriesSummary, 'modality'>): boolean {
-  return !NON_IMAGE.has(s.modality);
+  return isImageModality(s.modality);
 }
 
 export function frameUrl(studyUid: string, seriesUid: string, sop: string, frame: number): string {

@@ -18,7 +18,6 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../../db/client.js';
-import { storedSha256 } from '../../dicomweb/orthanc-files.js';
 import type { Indexer } from '../../index/indexer.js';
 import { AppError } from '../../plugins/errors.js';
 import type { OrthancClient } from '../../plugins/orthanc.js';
@@ -30,6 +29,7 @@ import type { RequestRepo, RequestRow } from '../requests-repo.js';
 import { templateById } from '../templates.js';
 import { buildBasicTextSr, type SrSection } from './basic-text-sr.js';
 import { type DeliveryRepo, type DeliveryRow, pdfKeyOf } from './delivery-repo.js';
+import { DerivedUidConflict, storeDerivedInstance, studyAttributesForDerived } from './derived-store.js';
 import { buildEncapsulatedPdf } from './encapsulated-pdf.js';
 import { type PdfInput, renderReportPdf } from './pdf.js';
 import { reportPdfInstanceUid, reportSeriesUid, reportSrInstanceUid, reportSrSeriesUid } from './uids.js';
@@ -239,56 +239,21 @@ export class ReportDeliveryService {
   }
 
   /** Patient and study attributes as Orthanc files the study (falls back to the index). */
-  private async patientStudyTags(studyUid: string, study: StudyRow): Promise<Record<string, string>> {
-    const fromIndex: Record<string, string> = {
-      PatientName: study.patient_name ?? '',
-      PatientID: study.patient_id ?? '',
-      IssuerOfPatientID: study.issuer_of_patient_id ?? '',
-      PatientBirthDate: study.patient_birth_date ?? '',
-      PatientSex: study.patient_sex ?? '',
-      StudyDate: study.study_date ?? '',
-      StudyTime: (study.study_time ?? '').replace(/[^0-9.]/g, ''),
-      AccessionNumber: study.accession_number ?? '',
-      StudyID: study.study_id ?? '',
-      ReferringPhysicianName: study.referring_physician_name ?? '',
-      StudyDescription: study.study_description ?? '',
-    };
-    const res = await this.d.orthanc.request('POST', '/tools/lookup', { body: studyUid });
-    const text = await res.body.text();
-    if (res.statusCode !== 200) throw new Error(`Orthanc answered ${res.statusCode} to a study lookup`);
-    const found = (JSON.parse(text) as { ID: string; Type: string }[]).find((f) => f.Type === 'Study');
-    if (!found) return fromIndex;
-    const s = await this.d.orthanc.json<{
-      MainDicomTags: Record<string, string>;
-      PatientMainDicomTags: Record<string, string>;
-    }>('GET', `/studies/${found.ID}`);
-    // Orthanc's own values win: its study and patient ids hash PatientID exactly as it holds it.
-    return { ...fromIndex, ...s.PatientMainDicomTags, ...s.MainDicomTags };
+  private patientStudyTags(studyUid: string, study: StudyRow): Promise<Record<string, string>> {
+    return studyAttributesForDerived(this.d.orthanc, studyUid, study);
   }
 
   /**
-   * Stores one derived object in Orthanc and indexes it. "AlreadyStored" after an earlier run is
-   * fine only if Orthanc holds exactly these bytes; anything else under our UID is refused.
+   * Stores one derived object in Orthanc and indexes it (derived-store.ts). Another object under
+   * our UID is refused for good.
    */
   private async storeInOrthanc(file: Buffer, facilityId: string | null, what: string): Promise<string> {
-    const fileSha = sha256(file);
-    const res = await this.d.orthanc.request('POST', '/instances', {
-      headers: { 'content-type': 'application/dicom' },
-      body: file,
-    });
-    const text = await res.body.text();
-    if (res.statusCode !== 200) throw new Error(`Orthanc answered ${res.statusCode} storing the ${what}`);
-    const stored = JSON.parse(text) as { ID: string; Status: string };
-    if ((await storedSha256(this.d.orthanc, stored.ID)) !== fileSha)
-      throw new DeliveryRefused(`Orthanc holds a different object under the UID of the ${what}`);
-    await this.d.indexer.indexOrthancInstance(stored.ID, {
-      facilityId,
-      source: 'derived',
-      sha256: fileSha,
-      sizeBytes: file.length,
-      transferSyntaxUid: '1.2.840.10008.1.2.1',
-    });
-    return fileSha;
+    try {
+      return await storeDerivedInstance(this.d, file, facilityId, what);
+    } catch (e) {
+      if (e instanceof DerivedUidConflict) throw new DeliveryRefused(e.message);
+      throw e;
+    }
   }
 
   /** The Encapsulated PDF (wrapping the recorded PDF) and the Basic Text SR, stored and recorded together. */

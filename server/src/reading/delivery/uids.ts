@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 
-function derivedUid(...parts: string[]): string {
+export function derivedUid(...parts: string[]): string {
   const h = createHash('sha256')
     .update(['radlink', ...parts].join('|'))
     .digest();

@@ -11,6 +11,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { canAccessStudy } from '../../access/study-access.js';
 import { AppError } from '../../plugins/errors.js';
+import type { KosPublisher } from './publish.js';
 import type { KeyImagesRepo } from './repo.js';
 import { FrameParams, InstanceParams, KeyImage, KeyImageBody, KeyImageList, StudyParams } from './schemas.js';
 
@@ -19,9 +20,12 @@ const NO_INSTANCE = () => new AppError('RADLINK_NOT_FOUND', 'No such image in th
 const NO_FRAME = () => new AppError('RADLINK_NOT_FOUND', 'The image has no such frame.');
 const NOT_MARKED = () => new AppError('RADLINK_NOT_FOUND', 'The image is not a key image of this study.');
 
-export default async function keyImageRoutes(fastify: FastifyInstance, opts: { repo: KeyImagesRepo }) {
+export default async function keyImageRoutes(
+  fastify: FastifyInstance,
+  opts: { repo: KeyImagesRepo; publisher: KosPublisher },
+) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const { repo } = opts;
+  const { repo, publisher } = opts;
   const base = '/api/studies/:studyUid/key-images';
 
   app.get(
@@ -37,9 +41,9 @@ export default async function keyImageRoutes(fastify: FastifyInstance, opts: { r
     async (request) => {
       const { studyUid } = request.params;
       if (!(await canAccessStudy(app.db, request.principal!, studyUid))) throw NO_STUDY();
-      const keyImages = await repo.list(studyUid);
+      const [keyImages, publication] = await Promise.all([repo.list(studyUid), publisher.state(studyUid)]);
       request.auditDetail = { count: keyImages.length };
-      return { studyUid, keyImages };
+      return { studyUid, keyImages, ...(publication ? { publication } : {}) };
     },
   );
 
@@ -64,6 +68,8 @@ export default async function keyImageRoutes(fastify: FastifyInstance, opts: { r
       userId: principal.userId,
     });
     request.auditDetail = { sopInstanceUid: p.sopInstanceUid, frame, created, withNote: note !== null };
+    // After the mark is stored; publication never fails the request (publish.ts).
+    publisher.schedule(p.studyUid, principal.userId);
     return { entry, created };
   };
 
@@ -75,6 +81,7 @@ export default async function keyImageRoutes(fastify: FastifyInstance, opts: { r
     if (!(await canAccessStudy(app.db, request.principal!, p.studyUid))) throw NO_STUDY();
     if (!(await repo.remove(p.studyUid, p.sopInstanceUid, frame))) throw NOT_MARKED();
     request.auditDetail = { sopInstanceUid: p.sopInstanceUid, frame };
+    publisher.schedule(p.studyUid, request.principal!.userId);
   };
 
   const putSchema = {

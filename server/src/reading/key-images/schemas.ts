@@ -37,8 +37,26 @@ export const KeyImage = Type.Object({
 });
 export type KeyImage = Static<typeof KeyImage>;
 
+/**
+ * The study's Key Object Selection as published into the study (publish.ts): the current one's
+ * SOP Instance UID (null when the list is empty), whether a publication is under way on this
+ * gateway, and the last failure (cleared by the next success). Absent until the list first changed.
+ */
+export const KosPublication = Type.Object({
+  sopInstanceUid: Type.Union([Type.String(), Type.Null()]),
+  revision: Type.Integer(),
+  publishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  pending: Type.Boolean(),
+  lastError: Type.Union([
+    Type.Object({ reason: Type.String(), at: Type.String({ format: 'date-time' }) }),
+    Type.Null(),
+  ]),
+});
+export type KosPublication = Static<typeof KosPublication>;
+
 export const KeyImageList = Type.Object({
   studyUid: Type.String(),
   keyImages: Type.Array(KeyImage),
+  publication: Type.Optional(KosPublication),
 });
 export type KeyImageList = Static<typeof KeyImageList>;
