@@ -2,8 +2,9 @@
  * The study viewer's view tools in headless Chromium against the real gateway, each checked on
  * the pixels it draws against renderings of the uploaded files' own values, so none can pass on a
  * blank, stale or wrong image:
- *  - cine: the displayed slice advances over time at about the chosen frame rate (12/s, then 4/s
- *    chosen while playing) and the canvas shows those slices; stopped, slice and picture stay;
+ *  - cine: the displayed slice advances over time at about the chosen frame rate (20/s, then 12/s
+ *    and 4/s chosen while playing) and the canvas shows those slices; stopped, slice and picture
+ *    stay;
  *  - invert (grey ≈ 255 − before), flip (the mirror image), rotate right (the image turned
  *    clockwise, orientation markers with it), zoom (the image magnified about the centre by the
  *    zoom the viewer reports), pan (moved with the mouse, 1:1), reset (back to the original);
@@ -217,13 +218,16 @@ describe('view tools, on the pixels', () => {
         new MutationObserver(() => window.__cine.push([performance.now(), Number(el.getAttribute('data-image-index'))]))
           .observe(el, { attributes: true, attributeFilter: ['data-image-index'] });
       })()`);
-      // Played at 12 frames/s, then switched to 4 while playing.
+      // Played at 20 frames/s, then switched to 12 and to 4 while playing.
       const fpsSelect = bt.page.locator('[data-testid="cine-fps"]');
-      await fpsSelect.selectOption('12');
+      await fpsSelect.selectOption('20');
       await bt.page.locator('[data-testid="action-cine"]').click();
       await expect
         .poll(() => bt.page.locator('[data-testid="action-cine"]').getAttribute('aria-pressed'))
         .toBe('true');
+      await bt.page.waitForTimeout(3000);
+      await fpsSelect.selectOption('12');
+      const switched12At = (await bt.page.evaluate('performance.now()')) as number;
       await bt.page.waitForTimeout(1000);
       // A grab of the canvas while it plays, bracketed by the slice index before and after it.
       const grab = async () => {
@@ -262,7 +266,8 @@ describe('view tools, on the pixels', () => {
         return advanced / ((inside[inside.length - 1]!.t - inside[0]!.t) / 1000);
       };
       // 300 ms after each start or switch left out: the rate is measured, not the change.
-      const fps12 = rate(log[0]![0] + 300, switchedAt);
+      const fps20 = rate(log[0]![0] + 300, switched12At);
+      const fps12 = rate(switched12At + 300, switchedAt);
       const fps4 = rate(switchedAt + 300, Number.POSITIVE_INFINITY);
       // Which slice each grab shows: the best match among all 24 (and a good one).
       const bestOf = (img: Float64Array) => {
@@ -274,13 +279,22 @@ describe('view tools, on the pixels', () => {
       const gb = { ...bestOf(b.img), before: b.before, after: b.after };
       /** The slice drawn is one the viewer declared while the grab was taken (cyclic range). */
       const within = (g: typeof ga) => (g.best - g.before + 24) % 24 <= (g.after - g.before + 24) % 24;
-      figures.cine = { start, changes: log.length, fps12, fps4, steps, grabA: ga, grabB: gb };
+      figures.cine = { start, changes: log.length, fps20, fps12, fps4, steps, grabA: ga, grabB: gb };
       bt.saveArtifact('cine.json', JSON.stringify(figures, null, 2));
-      expect(log.length).toBeGreaterThan(25);
+      expect(log.length).toBeGreaterThan(60);
       // Forward, one slice at a time (a skipped frame or two on a loaded machine at most).
       expect(steps.slice(1).filter((x) => x === 1).length / (steps.length - 1)).toBeGreaterThan(0.8);
       // About the chosen rate: never faster, and not far slower (on 2 shared cores a software-
       // rendered frame can take longer than planned); 12/s clearly faster than 4/s.
+      // 20/s: a slice costs Cornerstone's drawing (30–60 ms on this machine: software WebGL) and
+      // the one overlay line that follows the slice (no render of the viewer). The clip is paced by
+      // the drawing (viewer cine.ts): 20/s while slices draw within 50 ms, 1 / (drawing time)
+      // otherwise. Measured 16–20/s here with other tests running (median 18.5), worst 12.9 at
+      // load average 16. The bound is set below that worst case so that CI on a busy machine does
+      // not flake; the pacing itself (never a lost timer tick per late slice, as Cornerstone's
+      // playClip did: 10/s at 55 ms per slice) is checked exactly in tests/unit/viewer-cine.test.ts.
+      expect(fps20).toBeLessThan(20 * 1.25);
+      expect(fps20).toBeGreaterThan(12);
       expect(fps12).toBeLessThan(12 * 1.25);
       expect(fps12).toBeGreaterThan(12 * 0.5);
       expect(fps4).toBeLessThan(4 * 1.25);

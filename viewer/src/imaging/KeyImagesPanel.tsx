@@ -3,6 +3,7 @@
  * marked it) with jump-to, and for a radiologist the note of the slice on screen when it is a key
  * image, plus unmarking. Marking itself is the toolbar button / K shortcut.
  */
+import type { ReadonlySignal } from '@preact/signals';
 import { useEffect, useState } from 'preact/hooks';
 import { type KeyImage, keyOf } from './keyImages.js';
 import type { TFunction } from './useT.js';
@@ -12,8 +13,11 @@ export interface KeyImagesPanelProps {
   items: KeyImage[];
   /** Where an item is, for people ("CT 2 · Im 14"); null when its series is not an image series here. */
   where(item: KeyImage): string | null;
-  /** keyOf() of the slice on screen in the active viewport. */
-  currentKey: string | undefined;
+  /**
+   * keyOf() of the slice on screen in the active viewport when it is a key image (a signal: it
+   * follows the slice, and changes only on entering or leaving a key image).
+   */
+  currentKey: ReadonlySignal<string | undefined>;
   canEdit: boolean;
   error: string | null;
   onJump(item: KeyImage): void;
@@ -23,9 +27,10 @@ export interface KeyImagesPanelProps {
 
 export function KeyImagesPanel(p: KeyImagesPanelProps) {
   const { t } = p;
-  const current = p.items.find((k) => keyOf(k.sopInstanceUid, k.frame) === p.currentKey);
+  const currentKey = p.currentKey.value;
+  const current = p.items.find((k) => keyOf(k.sopInstanceUid, k.frame) === currentKey);
   const [draft, setDraft] = useState(current?.note ?? '');
-  useEffect(() => setDraft(current?.note ?? ''), [p.currentKey, current?.note]);
+  useEffect(() => setDraft(current?.note ?? ''), [currentKey, current?.note]);
 
   return (
     <section data-testid="key-images" data-count={p.items.length}>

@@ -3,9 +3,15 @@
  * viewports (1×1, 1×2, 2×2 stacks, or MPR), measurements, key images, priors side by side with
  * synchronised scrolling, and the AI panel. Cornerstone state lives in a ViewerController made
  * when this mounts and destroyed when it unmounts.
+ *
+ * Invariant: this component renders on view changes (series, layout, camera, window, panels),
+ * never per slice. The slice shown is in the controller's frame signals; what follows it (slice
+ * read-outs, the key-image state of the slice on screen) is derived from them in computed signals
+ * read by small components, so cine and scrolling cost Cornerstone's render, not this tree's.
  */
 import { getShouldUseCPURendering } from '@cornerstonejs/core';
 import { annotation } from '@cornerstonejs/tools';
+import { computed } from '@preact/signals';
 import type { JSX } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { AiPanel } from './AiPanel.js';
@@ -61,6 +67,8 @@ interface PaneSeries {
 }
 
 const PANES: Record<Exclude<Layout, 'mpr'>, number> = { '1x1': 1, '1x2': 2, '2x2': 4 };
+/** MPR panes show no key-image badge (a volume slice is not an instance). */
+const NO_KEYS: ReadonlySet<string> = new Set();
 const key = (studyUid: string, seriesUid: string) => `${studyUid}|${seriesUid}`;
 
 async function studyDate(studyUid: string): Promise<string> {
@@ -224,11 +232,26 @@ export function StudyViewer(props: StudyViewerProps): JSX.Element {
 
   const activeSeries = layout === 'mpr' ? paneSeries(0) : paneSeries(active);
   const activeVp = layout === 'mpr' ? (mprIds[active] ?? '') : vpId(active);
-  const activeState = vpStates[activeVp];
-  const currentImage =
-    activeSeries && activeState && layout !== 'mpr' ? activeSeries.images[activeState.imageIndex] : undefined;
-  const currentKey = currentImage ? keyOf(currentImage.sopInstanceUid, currentImage.frame) : undefined;
-  const keySet = new Set(keyImages.map((k) => keyOf(k.sopInstanceUid, k.frame)));
+  const keySet = useMemo(() => new Set(keyImages.map((k) => keyOf(k.sopInstanceUid, k.frame))), [keyImages]);
+  /** The image on screen in the active stack pane, read when needed (not a render dependency). */
+  const imageOnScreen = () => {
+    if (!activeSeries || layout === 'mpr') return undefined;
+    const f = controller.frame(activeVp).peek();
+    return f ? activeSeries.images[f.imageIndex] : undefined;
+  };
+  /** keyOf() of the slice on screen when it is a key image; changes on entering or leaving one. */
+  const currentKeyImage = useMemo(
+    () =>
+      computed(() => {
+        if (!activeSeries || layout === 'mpr') return undefined;
+        const f = controller.frame(activeVp).value;
+        const im = f ? activeSeries.images[f.imageIndex] : undefined;
+        const k = im ? keyOf(im.sopInstanceUid, im.frame) : undefined;
+        return k !== undefined && keySet.has(k) ? k : undefined;
+      }),
+    [controller, activeVp, activeSeries, layout, keySet],
+  );
+  const onKeyImage = useMemo(() => computed(() => currentKeyImage.value !== undefined), [currentKeyImage]);
 
   // The study's saved key images (shared by everyone reading it).
   useEffect(() => {
@@ -251,9 +274,9 @@ export function StudyViewer(props: StudyViewerProps): JSX.Element {
       controller.synchronise([]);
       return;
     }
-    const ready = [0, 1].every((i) => paneSeries(i) && vpStates[vpId(i)]?.imageLoaded);
+    const ready = [0, 1].every((i) => paneSeries(i) && vpStates[vpId(i)]?.ready);
     if (ready) controller.synchronise([vpId(0), vpId(1)]);
-  }, [compare, layout, syncOn, !!vpStates[vpId(0)]?.imageLoaded, !!vpStates[vpId(1)]?.imageLoaded]);
+  }, [compare, layout, syncOn, !!vpStates[vpId(0)]?.ready, !!vpStates[vpId(1)]?.ready]);
 
   // MPR: once the three panes exist and the series' metadata is there.
   useEffect(() => {
@@ -379,7 +402,7 @@ export function StudyViewer(props: StudyViewerProps): JSX.Element {
    * the server has it when the server refuses (then the reader sees why).
    */
   const toggleKeyImage = async () => {
-    const im = currentImage;
+    const im = imageOnScreen();
     const s = activeSeries;
     // Key images belong to the study being read, not to a prior shown beside it.
     if (!im || !s || !props.canMarkKeyImages || s.studyUid !== props.studyUid) return;
@@ -507,7 +530,7 @@ export function StudyViewer(props: StudyViewerProps): JSX.Element {
     const pj = pendingJump.current;
     if (!pj || pj.index < 0) return;
     const id = vpId(pj.pane);
-    if (vpStates[id]?.imageLoaded && paneSeries(pj.pane)) {
+    if (vpStates[id]?.ready && paneSeries(pj.pane)) {
       pendingJump.current = null;
       void controller.jumpTo(id, pj.index);
     }
@@ -619,7 +642,7 @@ export function StudyViewer(props: StudyViewerProps): JSX.Element {
           // A playing clip takes the new rate at once.
           if (cine[activeVp]) controller.cine(activeVp, true, fps);
         }}
-        isKeyImage={!!currentKey && keySet.has(currentKey)}
+        isKeyImage={onKeyImage}
         canMarkKeyImage={!!props.canMarkKeyImages}
         onTool={chooseTool}
         onPreset={applyPreset}
@@ -650,9 +673,10 @@ export function StudyViewer(props: StudyViewerProps): JSX.Element {
                   controller={controller}
                   series={paneSeries(0)}
                   state={vpStates[`${controller.id}-mpr-${o}`]}
+                  frame={controller.frame(`${controller.id}-mpr-${o}`)}
                   active={active === i}
                   lowBandwidth={false}
-                  isKeyImage={false}
+                  keyImages={NO_KEYS}
                   label={t(`mpr.${o}`)}
                   t={t}
                   kind="mpr"
@@ -664,8 +688,6 @@ export function StudyViewer(props: StudyViewerProps): JSX.Element {
               ))
             : Array.from({ length: stackPaneCount }, (_, i) => {
                 const s = paneSeries(i);
-                const st = vpStates[vpId(i)];
-                const im = s && st ? s.images[st.imageIndex] : undefined;
                 const start = pendingJump.current?.pane === i ? pendingJump.current.index : undefined;
                 return (
                   <ViewportPane
@@ -675,10 +697,11 @@ export function StudyViewer(props: StudyViewerProps): JSX.Element {
                     controller={controller}
                     series={s}
                     start={start !== undefined && start >= 0 ? start : undefined}
-                    state={st}
+                    state={vpStates[vpId(i)]}
+                    frame={controller.frame(vpId(i))}
                     active={active === i}
                     lowBandwidth={lowBandwidth}
-                    isKeyImage={!!im && keySet.has(keyOf(im.sopInstanceUid, im.frame))}
+                    keyImages={keySet}
                     label={
                       s && s.studyUid !== props.studyUid
                         ? t('strip.prior', {
@@ -736,7 +759,7 @@ export function StudyViewer(props: StudyViewerProps): JSX.Element {
             t={t}
             items={keyImages}
             where={keyWhere}
-            currentKey={currentKey}
+            currentKey={currentKeyImage}
             canEdit={!!props.canMarkKeyImages}
             error={keyError}
             onJump={(k) => void jumpToKeyImage(k)}

@@ -1,4 +1,5 @@
 /** The viewer's toolbar: left-button tool, window presets, view actions, layout. */
+import type { ReadonlySignal } from '@preact/signals';
 import { CT_PRESETS } from './presets.js';
 import { PRIMARY_TOOLS, type PrimaryTool } from './tools.js';
 import type { TFunction } from './useT.js';
@@ -16,7 +17,8 @@ export interface ToolbarProps {
   mprAvailable: boolean;
   cinePlaying: boolean;
   cineFps: number;
-  isKeyImage: boolean;
+  /** The slice on screen is a key image (follows the slice, so a signal: see KeyImageButton). */
+  isKeyImage: ReadonlySignal<boolean>;
   /** Only radiologists mark key images (the server refuses anyone else). */
   canMarkKeyImage?: boolean;
   onTool(tool: PrimaryTool): void;
@@ -110,17 +112,12 @@ export function Toolbar(p: ToolbarProps) {
             </option>
           ))}
         </select>
-        <button
-          type="button"
-          class={`rl-btn${p.isKeyImage ? ' rl-btn-on' : ''}`}
-          aria-pressed={p.isKeyImage}
-          data-testid="action-key-image"
-          disabled={p.canMarkKeyImage === false}
-          title={p.canMarkKeyImage === false ? t('keyImages.readOnly') : undefined}
+        <KeyImageButton
+          t={t}
+          on={p.isKeyImage}
+          canMark={p.canMarkKeyImage !== false}
           onClick={() => p.onAction('key-image')}
-        >
-          ★ {t('action.keyImage')}
-        </button>
+        />
       </fieldset>
       <fieldset class="rl-group" aria-label={t('toolbar.layout')}>
         {LAYOUTS.map((l) => (
@@ -139,5 +136,26 @@ export function Toolbar(p: ToolbarProps) {
         ))}
       </fieldset>
     </div>
+  );
+}
+
+/**
+ * Mark/unmark the slice on screen. Its pressed state follows every slice (cine included): it
+ * reads the signal itself so that only this button renders then, not the toolbar.
+ */
+function KeyImageButton(p: { t: TFunction; on: ReadonlySignal<boolean>; canMark: boolean; onClick(): void }) {
+  const on = p.on.value;
+  return (
+    <button
+      type="button"
+      class={`rl-btn${on ? ' rl-btn-on' : ''}`}
+      aria-pressed={on}
+      data-testid="action-key-image"
+      disabled={!p.canMark}
+      title={p.canMark ? undefined : p.t('keyImages.readOnly')}
+      onClick={p.onClick}
+    >
+      ★ {p.t('action.keyImage')}
+    </button>
   );
 }

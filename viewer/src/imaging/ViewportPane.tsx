@@ -2,13 +2,20 @@
  * One viewport: the Cornerstone element, the DOM overlays around it (patient and study text,
  * orientation markers, slice and window read-outs) and, on a slow link, the server-rendered
  * preview of the current slice until its full pixels have arrived.
+ *
+ * Invariant: the pane renders when its view changes (series, camera, window), never per slice.
+ * What follows the slice (the slice read-out, the preview, the `data-image-*` attributes) reads
+ * the controller's frame signal in the small components below or is bound to it directly, so a
+ * cine step re-renders only those.
  */
 
 import { utilities as csUtils } from '@cornerstonejs/core';
-import { useEffect, useRef } from 'preact/hooks';
-import type { ViewerController, ViewportState } from './controller.js';
+import { computed, type ReadonlySignal } from '@preact/signals';
+import { useEffect, useMemo, useRef } from 'preact/hooks';
+import type { ViewerController, ViewportFrame, ViewportState } from './controller.js';
 import { formatDa, type LoadedSeries, renderedUrl } from './dicomweb.js';
 import { scaleBar } from './geometry.js';
+import { keyOf } from './keyImages.js';
 import type { TFunction } from './useT.js';
 
 export interface PaneProps {
@@ -19,9 +26,12 @@ export interface PaneProps {
   /** Slice to open on (default: the middle one). */
   start?: number | undefined;
   state: ViewportState | undefined;
+  /** The slice shown (controller.frame(viewportId)). */
+  frame: ReadonlySignal<ViewportFrame | undefined>;
   active: boolean;
   lowBandwidth: boolean;
-  isKeyImage: boolean;
+  /** keyOf() of the study's key images: the slice read-out marks them. */
+  keyImages: ReadonlySet<string>;
   label?: string | undefined;
   t: TFunction;
   onActivate(index: number): void;
@@ -85,37 +95,32 @@ export function ViewportPane(p: PaneProps) {
   const info = p.series?.info;
   const wl = s?.voi ? csUtils.windowLevel.toWindowLevel(s.voi.lower, s.voi.upper) : null;
   const win = wl ? { width: wl.windowWidth, center: wl.windowCenter } : null;
-  const current = p.series && s ? p.series.images[s.imageIndex] : undefined;
   const bar = s?.mmPerPixel ? scaleBar(s.mmPerPixel, (elRef.current?.clientWidth ?? 0) * 0.25) : null;
-  const showPreview =
-    p.lowBandwidth && p.kind === 'stack' && !!current && !!p.series && s?.imageLoaded === false;
+  // Bound to the DOM attributes directly (no render of the pane when they change).
+  const frame = p.frame;
+  const attrs = useMemo(
+    () => ({
+      index: computed(() => String(frame.value?.imageIndex ?? '')),
+      loaded: computed(() => (frame.value?.imageLoaded ? 'true' : 'false')),
+    }),
+    [frame],
+  );
 
   return (
     <div
       class={`rl-pane${p.active ? ' rl-pane-active' : ''}`}
       data-testid={`viewport-${p.index}`}
       data-series-uid={p.series?.seriesUid ?? ''}
-      data-image-index={s?.imageIndex ?? ''}
-      data-image-loaded={s?.imageLoaded ? 'true' : 'false'}
+      data-image-index={attrs.index}
+      data-image-loaded={attrs.loaded}
       data-zoom={s?.zoom ?? ''}
       data-image-count={s?.imageCount ?? ''}
       data-mm-per-pixel={s?.mmPerPixel ?? ''}
       onPointerDown={() => p.onActivate(p.index)}
     >
       <div class="rl-element" ref={elRef} data-testid={`viewport-element-${p.index}`} />
-      {showPreview && current && p.series && (
-        <img
-          class="rl-preview"
-          data-testid={`viewport-preview-${p.index}`}
-          alt=""
-          src={renderedUrl(
-            p.series.studyUid,
-            p.series.seriesUid,
-            current.sopInstanceUid,
-            current.frame,
-            win ?? undefined,
-          )}
-        />
+      {p.lowBandwidth && p.kind === 'stack' && p.series && (
+        <Preview index={p.index} series={p.series} frame={p.frame} win={win} />
       )}
       {info && (
         <div class="rl-overlay" aria-hidden="true">
@@ -135,10 +140,13 @@ export function ViewportPane(p: PaneProps) {
           </div>
           <div class="rl-ov-bl" data-testid={`overlay-slice-${p.index}`}>
             {s && (
-              <div>
-                {p.t('overlay.image', { index: s.imageIndex + 1, count: s.imageCount })}
-                {p.isKeyImage && <span class="rl-key-badge"> ★ {p.t('keyImages.badge')}</span>}
-              </div>
+              <SliceReadout
+                t={p.t}
+                frame={p.frame}
+                count={s.imageCount}
+                series={p.series}
+                keyImages={p.keyImages}
+              />
             )}
             {win && (
               <div data-testid={`overlay-window-${p.index}`}>
@@ -170,5 +178,51 @@ export function ViewportPane(p: PaneProps) {
         </div>
       )}
     </div>
+  );
+}
+
+/** "Im 7/24" and the key-image badge: the one overlay line that follows every slice. */
+function SliceReadout(p: {
+  t: TFunction;
+  frame: ReadonlySignal<ViewportFrame | undefined>;
+  count: number;
+  series: LoadedSeries | null;
+  keyImages: ReadonlySet<string>;
+}) {
+  const f = p.frame.value;
+  if (!f) return null;
+  const im = p.series?.images[f.imageIndex];
+  const isKey = !!im && p.keyImages.has(keyOf(im.sopInstanceUid, im.frame));
+  return (
+    <div>
+      {p.t('overlay.image', { index: f.imageIndex + 1, count: p.count })}
+      {isKey && <span class="rl-key-badge"> ★ {p.t('keyImages.badge')}</span>}
+    </div>
+  );
+}
+
+/** A slow link's server-rendered preview of the slice shown, until that slice's pixels arrive. */
+function Preview(p: {
+  index: number;
+  series: LoadedSeries;
+  frame: ReadonlySignal<ViewportFrame | undefined>;
+  win: { width: number; center: number } | null;
+}) {
+  const f = p.frame.value;
+  const current = f && !f.imageLoaded ? p.series.images[f.imageIndex] : undefined;
+  if (!current) return null;
+  return (
+    <img
+      class="rl-preview"
+      data-testid={`viewport-preview-${p.index}`}
+      alt=""
+      src={renderedUrl(
+        p.series.studyUid,
+        p.series.seriesUid,
+        current.sopInstanceUid,
+        current.frame,
+        p.win ?? undefined,
+      )}
+    />
   );
 }

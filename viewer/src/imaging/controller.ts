@@ -1,9 +1,11 @@
 /**
  * One study viewer's Cornerstone state: its rendering engine, tool groups, the stacks shown in
  * its viewports, the prefetcher, the slice synchroniser for priors and the MPR volume. The Preact
- * components call into it; it reports back through the listener it is given. Created when the
- * viewer mounts, `destroy()`ed when it unmounts (viewports, tool groups, synchronisers and the
- * rendering engine go away; cached pixels stay in Cornerstone's bounded cache for a reopen).
+ * components call into it; it reports back through the listener it is given (views, load
+ * progress, measurements) and through a signal per viewport for the slice shown (frame()), which
+ * changes at cine rate and must not render the viewer. Created when the viewer mounts,
+ * `destroy()`ed when it unmounts (viewports, tool groups, synchronisers and the rendering engine
+ * go away; cached pixels stay in Cornerstone's bounded cache for a reopen).
  */
 import {
   cache,
@@ -30,6 +32,8 @@ import {
   type Types as ToolTypes,
   utilities as toolUtils,
 } from '@cornerstonejs/tools';
+import { type ReadonlySignal, type Signal, signal } from '@preact/signals';
+import { StackCine } from './cine.js';
 import type { LoadedSeries } from './dicomweb.js';
 import { loadOrder, middleIndex, prefetchBudget } from './geometry.js';
 import { CACHE_BYTES } from './init.js';
@@ -42,8 +46,24 @@ import {
 import { autoWindow, type VoiRange } from './presets.js';
 import { createToolGroup, type PrimaryTool, setPrimaryTool } from './tools.js';
 
-export interface ViewportState {
+/**
+ * What changes with every slice shown (cine, scrolling, a synchronised prior following). It is
+ * published in a signal per viewport, not through the listener: a slice change then updates the
+ * few DOM nodes bound to it (slice read-out, `data-image-*` attributes) without rendering the
+ * viewer, so a cine step costs Cornerstone's render, not a Preact render of every panel.
+ */
+export interface ViewportFrame {
   imageIndex: number;
+  imageId?: string;
+  /** The displayed image's pixels have arrived (false while a slow link still streams them). */
+  imageLoaded: boolean;
+}
+
+/**
+ * What changes with the camera, the window or the series shown: reported through the listener,
+ * and only when it differs from what was last reported.
+ */
+export interface ViewportState {
   imageCount: number;
   voi?: VoiRange;
   zoom: number;
@@ -55,10 +75,22 @@ export interface ViewportState {
    * while series load).
    */
   mmPerPixel?: number;
-  /** The displayed image's pixels have arrived (false while a slow link still streams them). */
-  imageLoaded: boolean;
-  imageId?: string;
+  /** A slice of the series shown has been displayed (stays true while later slices stream in). */
+  ready: boolean;
 }
+
+const sameView = (a: ViewportState, b: ViewportState): boolean =>
+  a.imageCount === b.imageCount &&
+  a.zoom === b.zoom &&
+  a.mmPerPixel === b.mmPerPixel &&
+  a.ready === b.ready &&
+  a.voi?.lower === b.voi?.lower &&
+  a.voi?.upper === b.voi?.upper &&
+  a.orientation?.top === b.orientation?.top &&
+  a.orientation?.right === b.orientation?.right;
+
+const sameFrame = (a: ViewportFrame | undefined, b: ViewportFrame): boolean =>
+  !!a && a.imageIndex === b.imageIndex && a.imageId === b.imageId && a.imageLoaded === b.imageLoaded;
 
 export interface ControllerListener {
   viewportChanged(viewportId: string, s: ViewportState): void;
@@ -75,6 +107,10 @@ export class ViewerController {
   private mprGroup: ToolTypes.IToolGroup | null = null;
   private readonly series = new Map<string, LoadedSeries>();
   private readonly shown = new Map<string, LoadedSeries>();
+  private readonly frames = new Map<string, Signal<ViewportFrame | undefined>>();
+  /** The view last reported to the listener, per viewport. */
+  private readonly views = new Map<string, ViewportState>();
+  private readonly cines = new Map<string, StackCine>();
   /** imageId → series/instance, for measurements. */
   private readonly refs = new Map<string, ImageRef>();
   private readonly prefetched = new Map<string, Set<string>>();
@@ -107,6 +143,8 @@ export class ViewerController {
     ]) {
       eventTarget.removeEventListener(ev, this.onAnnotation);
     }
+    for (const c of this.cines.values()) c.stop();
+    this.cines.clear();
     for (const off of this.elementListeners.splice(0)) off();
     if (this.sync) SynchronizerManager.destroySynchronizer(this.sync.id);
     ToolGroupManager.destroyToolGroup(this.stackGroup.id);
@@ -137,11 +175,39 @@ export class ViewerController {
 
   disable(viewportId: string): void {
     if (!this.engine.getViewport(viewportId)) return;
+    this.cines.get(viewportId)?.stop();
+    this.cines.delete(viewportId);
     this.stackGroup.removeViewports(this.id, viewportId);
     this.mprGroup?.removeViewports(this.id, viewportId);
     this.dropSync(viewportId);
     this.shown.delete(viewportId);
+    this.views.delete(viewportId);
+    this.frameSignal(viewportId).value = undefined;
     this.engine.disableElement(viewportId);
+  }
+
+  /** The slice a viewport shows, as a signal (undefined until it shows one). */
+  frame(viewportId: string): ReadonlySignal<ViewportFrame | undefined> {
+    return this.frameSignal(viewportId);
+  }
+
+  private frameSignal(viewportId: string): Signal<ViewportFrame | undefined> {
+    let f = this.frames.get(viewportId);
+    if (!f) {
+      f = signal<ViewportFrame | undefined>(undefined);
+      this.frames.set(viewportId, f);
+    }
+    return f;
+  }
+
+  /** Publishes a viewport's slice (to its signal) and view (to the listener), each only when changed. */
+  private publish(viewportId: string, frame: ViewportFrame, view: ViewportState): void {
+    const f = this.frameSignal(viewportId);
+    if (!sameFrame(f.peek(), frame)) f.value = frame;
+    const last = this.views.get(viewportId);
+    if (last && sameView(last, view)) return;
+    this.views.set(viewportId, view);
+    this.listener.viewportChanged(viewportId, view);
   }
 
   resize(): void {
@@ -192,13 +258,12 @@ export class ViewerController {
     const ids = series.images.map((i) => i.imageId);
     const index = start ?? middleIndex(ids.length);
     // Which slice is coming, before its pixels are here (a slow link shows its preview meanwhile).
-    this.listener.viewportChanged(viewportId, {
-      imageIndex: index,
-      imageCount: ids.length,
-      zoom: 1,
-      imageLoaded: false,
-      ...(ids[index] ? { imageId: ids[index] } : {}),
-    });
+    this.views.delete(viewportId);
+    this.publish(
+      viewportId,
+      { imageIndex: index, imageLoaded: false, ...(ids[index] ? { imageId: ids[index] } : {}) },
+      { imageCount: ids.length, zoom: 1, ready: false },
+    );
     if (gate) await gate(index);
     if (this.destroyed || this.shown.get(viewportId) !== series) return;
     await vp.setStack(ids, index);
@@ -254,7 +319,8 @@ export class ViewerController {
     if (!vp) return;
     if (vp.getActors().length === 0 && vp.type !== Enums.ViewportType.STACK) return;
     const camera = vp.getCamera();
-    const state: ViewportState = { imageIndex: 0, imageCount: 1, zoom: vp.getZoom(), imageLoaded: true };
+    const view: ViewportState = { imageCount: 1, zoom: vp.getZoom(), ready: false };
+    const frame: ViewportFrame = { imageIndex: 0, imageLoaded: true };
     if (camera.viewUp && camera.viewPlaneNormal) {
       const up = camera.viewUp;
       const n = camera.viewPlaneNormal;
@@ -267,7 +333,7 @@ export class ViewerController {
       const o = toolUtils.orientation;
       const top = o.getOrientationStringLPS(up);
       const r = o.getOrientationStringLPS(right);
-      state.orientation = {
+      view.orientation = {
         top,
         bottom: o.invertOrientationStringLPS(top),
         right: r,
@@ -275,25 +341,26 @@ export class ViewerController {
       };
     }
     const h = vp.element.clientHeight;
-    if (camera.parallelScale && h > 0) state.mmPerPixel = (2 * camera.parallelScale) / h;
+    if (camera.parallelScale && h > 0) view.mmPerPixel = (2 * camera.parallelScale) / h;
     // A volume viewport has no properties until its volume is set (MPR while the volume builds).
     const props =
       vp.getActors().length > 0 ? (vp.getProperties() as { voiRange?: VoiRange } | undefined) : undefined;
-    if (props?.voiRange) state.voi = props.voiRange;
+    if (props?.voiRange) view.voi = { lower: props.voiRange.lower, upper: props.voiRange.upper };
     if (vp.type === Enums.ViewportType.STACK) {
       const s = vp as StackViewport;
       const target = s.getTargetImageIdIndex();
-      state.imageIndex = target;
-      state.imageCount = s.getImageIds().length;
+      frame.imageIndex = target;
+      view.imageCount = s.getImageIds().length;
       const id = s.getImageIds()[target];
-      if (id) state.imageId = id;
-      state.imageLoaded = s.getCurrentImageIdIndex() === target && !!s.getImageData();
+      if (id) frame.imageId = id;
+      frame.imageLoaded = s.getCurrentImageIdIndex() === target && !!s.getImageData();
     } else {
       const v = vp as VolumeViewport;
-      state.imageIndex = v.getSliceIndex();
-      state.imageCount = v.getNumberOfSlices();
+      frame.imageIndex = v.getSliceIndex();
+      view.imageCount = v.getNumberOfSlices();
     }
-    this.listener.viewportChanged(viewportId, state);
+    view.ready = (this.views.get(viewportId)?.ready ?? false) || frame.imageLoaded;
+    this.publish(viewportId, frame, view);
   }
 
   private emitMeasurements(): void {
@@ -388,11 +455,36 @@ export class ViewerController {
     return s ? s.images.findIndex((i) => i.sopInstanceUid === sopInstanceUid) : -1;
   }
 
+  /**
+   * Plays (or stops) the slices of a viewport in a loop at `fps` at most. Stacks are paced by
+   * their drawing (cine.ts); MPR panes use Cornerstone's clip, which scrolls a volume's planes.
+   * Playing again with another rate restarts at that rate from the slice shown.
+   */
   cine(viewportId: string, play: boolean, fps = 12): void {
     const vp = this.engine.getViewport(viewportId);
     if (!vp) return;
-    if (play) toolUtils.cine.playClip(vp.element, { framesPerSecond: fps, loop: true });
-    else toolUtils.cine.stopClip(vp.element);
+    const stack = this.stackViewport(viewportId);
+    if (!stack) {
+      if (play) toolUtils.cine.playClip(vp.element, { framesPerSecond: fps, loop: true });
+      else toolUtils.cine.stopClip(vp.element);
+      return;
+    }
+    this.cines.get(viewportId)?.stop();
+    this.cines.delete(viewportId);
+    if (!play) return;
+    const cine = new StackCine(
+      {
+        element: stack.element,
+        renderedEvent: Enums.Events.IMAGE_RENDERED,
+        imageCount: () => stack.getImageIds().length,
+        target: () => stack.getTargetImageIdIndex(),
+        drawn: (k) =>
+          stack.getCurrentImageIdIndex() === k && stack.viewportStatus === Enums.ViewportStatus.RENDERED,
+        show: (k) => stack.setImageIdIndex(k),
+      },
+      fps,
+    );
+    this.cines.set(viewportId, cine);
   }
 
   /**
