@@ -135,6 +135,18 @@ export const GatewayConfigSchema = Type.Object({
     'Allow webhook URLs on loopback or link-local addresses (tests only; private LANs are always allowed).',
     false,
   ),
+  RADLINK_WEBHOOK_LOG_DELIVERED_DAYS: Env.int(
+    'Days a delivered webhook delivery stays in the delivery log (counted from its delivery); then it is pruned.',
+    30,
+    1,
+    3650,
+  ),
+  RADLINK_WEBHOOK_LOG_FAILED_DAYS: Env.int(
+    'Days a failed webhook delivery stays in the delivery log (counted from its last attempt); at least the delivered period.',
+    90,
+    1,
+    3650,
+  ),
   RADLINK_SHARE_TTL_DAYS: Env.int(
     'Default lifetime of a patient share link in days (staff may choose 1 to 365 per link).',
     30,
@@ -179,6 +191,13 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
   const cfg = loadConfig('gateway', GatewayConfigSchema, env);
   if (Boolean(cfg.RADLINK_TLS_CERT) !== Boolean(cfg.RADLINK_TLS_KEY)) {
     throw new ConfigError('gateway', ['RADLINK_TLS_CERT and RADLINK_TLS_KEY must be set together']);
+  }
+  // A failed delivery is what an admin investigates: it must not leave the log before the
+  // successes around it do.
+  if (cfg.RADLINK_WEBHOOK_LOG_FAILED_DAYS < cfg.RADLINK_WEBHOOK_LOG_DELIVERED_DAYS) {
+    throw new ConfigError('gateway', [
+      `RADLINK_WEBHOOK_LOG_FAILED_DAYS=${cfg.RADLINK_WEBHOOK_LOG_FAILED_DAYS} must be at least RADLINK_WEBHOOK_LOG_DELIVERED_DAYS=${cfg.RADLINK_WEBHOOK_LOG_DELIVERED_DAYS}`,
+    ]);
   }
   return cfg;
 }

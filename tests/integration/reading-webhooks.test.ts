@@ -234,7 +234,7 @@ describe('webhooks', () => {
     expect(central[1]!.headers['x-radlink-delivery']).toBe(central[0]!.headers['x-radlink-delivery']);
     expect(central[1]!.body.id).toBe(central[0]!.body.id);
     const log = await waitFor('log says delivered', async () => {
-      const rows = (await deliveries(w.tokens.centralAdmin, w.central)).json() as {
+      const rows = (await deliveries(w.tokens.centralAdmin, w.central)).json().deliveries as {
         eventId: string;
         status: string;
       }[];
@@ -289,7 +289,8 @@ describe('webhooks', () => {
       received.find((r) => r.path === '/district' && r.answered === 410),
     );
     const failed = await waitFor('410 recorded', async () => {
-      const rows = (await deliveries(await t.adminToken(), w.district, '?status=failed')).json() as {
+      const rows = (await deliveries(await t.adminToken(), w.district, '?status=failed')).json()
+        .deliveries as {
         eventType: string;
         attempts: number;
         lastStatusCode: number;
@@ -306,7 +307,8 @@ describe('webhooks', () => {
     script.set('/central', [503, 503, 503, 503, 503]);
     const busy = await createRequest();
     const exhausted = await waitFor('retries exhausted', async () => {
-      const rows = (await deliveries(w.tokens.centralAdmin, w.central, '?status=failed')).json() as {
+      const rows = (await deliveries(w.tokens.centralAdmin, w.central, '?status=failed')).json()
+        .deliveries as {
         attempts: number;
         lastStatusCode: number;
       }[];

@@ -3,7 +3,8 @@
  * the event bus (decorated as `readingEvents`, so request, message and report code publishes with
  * one call), specialty pools (`specialtyPools`), STAT escalation and webhooks as the bus's sinks,
  * and their routes, with attachments and figures. The bus, the escalation and webhook workers
- * start when the app is ready and stop before it closes.
+ * start when the app is ready and stop before it closes; so does the hourly maintenance tick
+ * (event log and webhook delivery log retention).
  */
 import type { FastifyInstance } from 'fastify';
 import type { FacilityRepo } from '../identity/facilities.js';
@@ -20,6 +21,7 @@ import poolRoutes from './pools-routes.js';
 import type { RequestRepo } from './requests-repo.js';
 import { WebhookDelivery } from './webhooks-delivery.js';
 import { SecretBox, WebhookRepo } from './webhooks-repo.js';
+import { WebhookLogPruner } from './webhooks-retention.js';
 import webhookRoutes from './webhooks-routes.js';
 
 declare module 'fastify' {
@@ -65,15 +67,29 @@ export async function registerNotifications(
     allowLoopback: c.RADLINK_WEBHOOK_ALLOW_LOOPBACK,
     registry: app.metrics.registry,
   });
+  const webhookLog = new WebhookLogPruner({
+    db: app.db,
+    repo: webhookRepo,
+    retention: {
+      deliveredDays: c.RADLINK_WEBHOOK_LOG_DELIVERED_DAYS,
+      failedDays: c.RADLINK_WEBHOOK_LOG_FAILED_DAYS,
+    },
+    registry: app.metrics.registry,
+    log: app.log,
+  });
   // Webhooks first: the escalation sink publishes stat.new, which is delivered on its own.
   events.addSink(webhooks.sink);
   events.addSink(escalation.sink);
 
   let pruner: NodeJS.Timeout | undefined;
-  const prune = () =>
-    events
+  // The hourly maintenance tick. The webhook log's prune is not awaited: a first run over a
+  // large backlog must not hold up start-up (it runs in batches; preClose ends it).
+  const prune = () => {
+    webhookLog.tick();
+    return events
       .prune(c.RADLINK_EVENT_LOG_HOURS)
       .catch((err) => app.log.warn({ err: (err as Error).message }, 'event log not pruned'));
+  };
   app.addHook('onReady', async () => {
     await events.start();
     await escalation.start();
@@ -84,7 +100,7 @@ export async function registerNotifications(
   });
   app.addHook('preClose', async () => {
     clearInterval(pruner);
-    await Promise.allSettled([escalation.stop(), webhooks.stop()]);
+    await Promise.allSettled([escalation.stop(), webhooks.stop(), webhookLog.stop()]);
     await events.stop();
   });
 
@@ -99,6 +115,7 @@ export async function registerNotifications(
     repo: webhookRepo,
     facilities: deps.facilities,
     allowLoopback: c.RADLINK_WEBHOOK_ALLOW_LOOPBACK,
+    retention: webhookLog.retention,
   });
   await app.register(attachmentRoutes, { requests: deps.requests, maxBytes: c.RADLINK_ATTACHMENT_MAX_BYTES });
   await app.register(figuresRoutes);

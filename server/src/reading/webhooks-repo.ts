@@ -73,6 +73,34 @@ const DELIVERY_COLS = `id, facility_id AS "facilityId", event_id::text AS "event
 
 type HookRow = Omit<WebhookConfig, 'secretHint'> & { sealed: Sealed };
 
+/**
+ * Where a page of the delivery log ends: the last entry's creation time at PostgreSQL's full
+ * (microsecond) precision, which a JavaScript Date would round, and its id.
+ */
+export interface DeliveryCursor {
+  createdAt: string;
+  id: string;
+}
+const CREATED_KEY = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const CURSOR_RE =
+  /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z) ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+/** The opaque `before` of the delivery log API. */
+export function encodeCursor(c: DeliveryCursor): string {
+  return Buffer.from(`${c.createdAt} ${c.id}`, 'utf8').toString('base64url');
+}
+
+/** null when `s` is not a cursor this API issued. */
+export function decodeCursor(s: string): DeliveryCursor | null {
+  const m = CURSOR_RE.exec(Buffer.from(s, 'base64url').toString('utf8'));
+  if (!m) return null;
+  // Only real instants reach PostgreSQL (JavaScript would take Feb 30 as Mar 2; PostgreSQL
+  // refuses it, which would be a 500).
+  const t = Date.parse(m[1]!);
+  if (!(t >= 0) || new Date(t).toISOString().slice(0, 19) !== m[1]!.slice(0, 19)) return null;
+  return { createdAt: m[1]!, id: m[2]! };
+}
+
 const toConfig = (r: HookRow): WebhookConfig => ({
   facilityId: r.facilityId,
   url: r.url,
@@ -195,19 +223,47 @@ export class WebhookRepo {
     );
   }
 
+  /**
+   * A page of a facility's delivery log, newest first, after the entry `before` names (keyset
+   * paging: entries written or pruned meanwhile neither repeat nor skip others, unlike offsets).
+   */
   async listDeliveries(
     facilityId: string,
-    status: string | null,
-    limit: number,
-    offset: number,
-  ): Promise<DeliveryRow[]> {
-    const rows = await this.db.query<DeliveryRow>(
-      `SELECT ${DELIVERY_COLS} FROM webhook_deliveries
+    q: { status: string | null; limit: number; before: DeliveryCursor | null },
+  ): Promise<{ rows: DeliveryRow[]; next: DeliveryCursor | null }> {
+    const rows = await this.db.query<DeliveryRow & { createdKey: string }>(
+      `SELECT ${DELIVERY_COLS}, ${CREATED_KEY} AS "createdKey" FROM webhook_deliveries
         WHERE facility_id = $1 AND ($2::text IS NULL OR status = $2)
-        ORDER BY created_at DESC, id LIMIT $3 OFFSET $4`,
-      [facilityId, status, limit, offset],
+          AND ($4::timestamptz IS NULL OR (created_at <= $4::timestamptz AND (created_at < $4::timestamptz OR id < $5::uuid)))
+        ORDER BY created_at DESC, id DESC LIMIT $3`,
+      [facilityId, q.status, q.limit + 1, q.before?.createdAt ?? null, q.before?.id ?? null],
     );
-    return rows.map(toDelivery);
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    return {
+      rows: page.map(({ createdKey: _k, ...r }) => toDelivery(r)),
+      next: rows.length > q.limit && last ? { createdAt: last.createdKey, id: last.id } : null,
+    };
+  }
+
+  /**
+   * Deletes up to `limit` entries of this finished status last changed more than `days` ago,
+   * oldest first, skipping rows another transaction holds; the number deleted. One statement,
+   * one short transaction (webhooks-retention.ts). `= ANY (ARRAY(...))`, not `IN (...)`: the
+   * planner turned IN into a hash join over a sequential scan of the whole table, per batch.
+   */
+  async pruneBatch(status: 'delivered' | 'failed', days: number, limit: number): Promise<number> {
+    const [r] = await this.db.query<{ n: number }>(
+      `WITH gone AS (
+         DELETE FROM webhook_deliveries WHERE id = ANY (ARRAY(
+           SELECT id FROM webhook_deliveries
+            WHERE status = $1 AND updated_at < now() - make_interval(days => $2)
+            ORDER BY updated_at LIMIT $3 FOR UPDATE SKIP LOCKED))
+         RETURNING 1)
+       SELECT count(*)::int AS n FROM gone`,
+      [status, days, limit],
+    );
+    return r?.n ?? 0;
   }
 
   /** Deliveries still pending (their timers are re-created at start-up). */

@@ -1,7 +1,7 @@
 /**
  * The webhook admin API of a facility: its admin (or a system admin) sets the URL and secret,
- * enables, narrows to some event types, removes it, and reads the delivery log. The secret is
- * write-only.
+ * enables, narrows to some event types, removes it, and reads the delivery log, a page at a
+ * time, with the retention that prunes it (webhooks-retention.ts). The secret is write-only.
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -12,7 +12,8 @@ import { FacilityId } from '../identity/schemas.js';
 import { AppError } from '../plugins/errors.js';
 import { READING_EVENT_TYPES } from './events.js';
 import { forbiddenAddress } from './webhooks-delivery.js';
-import type { WebhookRepo } from './webhooks-repo.js';
+import { decodeCursor, encodeCursor, type WebhookRepo } from './webhooks-repo.js';
+import { expiresAt, type WebhookLogRetention } from './webhooks-retention.js';
 
 const Params = Type.Object({ facilityId: FacilityId });
 const Iso = Type.String({ format: 'date-time' });
@@ -40,6 +41,27 @@ export const DeliverySchema = Type.Object({
   createdAt: Iso,
   updatedAt: Iso,
   deliveredAt: Type.Union([Iso, Type.Null()]),
+  expiresAt: Type.Union([Iso, Type.Null()], {
+    description: 'From when retention may remove the entry (within the hour after); null while pending',
+  }),
+});
+
+export const DeliveryLogSchema = Type.Object({
+  retention: Type.Object(
+    {
+      deliveredDays: Type.Integer({
+        description: 'Delivered entries are kept this many days after delivery',
+      }),
+      failedDays: Type.Integer({
+        description: 'Failed entries are kept this many days after their last attempt',
+      }),
+    },
+    { description: 'Pending entries are kept until they are delivered or fail' },
+  ),
+  deliveries: Type.Array(DeliverySchema),
+  nextBefore: Type.Union([Type.String(), Type.Null()], {
+    description: 'Pass as `before` for the next (older) page; null on the last page',
+  }),
 });
 
 function mayAdminister(p: Principal, facilityId: string): void {
@@ -49,10 +71,15 @@ function mayAdminister(p: Principal, facilityId: string): void {
 
 export default async function webhookRoutes(
   fastify: FastifyInstance,
-  opts: { repo: WebhookRepo; facilities: FacilityRepo; allowLoopback: boolean },
+  opts: {
+    repo: WebhookRepo;
+    facilities: FacilityRepo;
+    allowLoopback: boolean;
+    retention: WebhookLogRetention;
+  },
 ) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const { repo, facilities } = opts;
+  const { repo, facilities, retention } = opts;
 
   async function guardFacility(p: Principal, facilityId: string) {
     mayAdminister(p, facilityId);
@@ -156,7 +183,9 @@ export default async function webhookRoutes(
     {
       schema: {
         tags: ['reading'],
-        summary: "The facility's webhook delivery log, newest first.",
+        summary:
+          `The facility's webhook delivery log, newest first, a page at a time. Delivered entries are kept ` +
+          `${retention.deliveredDays} days, failed ones ${retention.failedDays} days, pending ones until they finish.`,
         params: Params,
         querystring: Type.Object(
           {
@@ -164,18 +193,39 @@ export default async function webhookRoutes(
               Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]),
             ),
             limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
-            offset: Type.Integer({ minimum: 0, maximum: 100000, default: 0 }),
+            before: Type.Optional(
+              Type.String({
+                minLength: 1,
+                maxLength: 200,
+                pattern: '^[A-Za-z0-9_-]+$',
+                description: '`nextBefore` of the previous page',
+              }),
+            ),
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Array(DeliverySchema) },
+        response: { 200: DeliveryLogSchema },
       },
     },
     async (request) => {
       await guardFacility(request.principal!, request.params.facilityId);
       const q = request.query;
-      const rows = await repo.listDeliveries(request.params.facilityId, q.status ?? null, q.limit, q.offset);
-      return rows.map(({ payload: _payload, facilityId: _f, ...d }) => d);
+      const before = q.before === undefined ? null : decodeCursor(q.before);
+      if (q.before !== undefined && !before)
+        throw new AppError('RADLINK_VALIDATION', 'before is not a cursor of this log (use nextBefore).');
+      const page = await repo.listDeliveries(request.params.facilityId, {
+        status: q.status ?? null,
+        limit: q.limit,
+        before,
+      });
+      return {
+        retention,
+        deliveries: page.rows.map(({ payload: _payload, facilityId: _f, ...d }) => ({
+          ...d,
+          expiresAt: expiresAt(retention, d.status, d.updatedAt),
+        })),
+        nextBefore: page.next ? encodeCursor(page.next) : null,
+      };
     },
   );
 }
