@@ -33,7 +33,8 @@ export type Role =
 
 export type FacilityKey = 'central' | 'district' | 'commune' | 'provincial';
 export type StudyKey = 'D_OWN' | 'D_PRIOR' | 'D_OTHERPAT' | 'D_CANCEL' | 'C_OWN' | 'X_OTHER';
-export type RequestKey = 'R1' | 'R_CANCEL' | 'R_X';
+/** R_STAT is made late (the live-events phase): a STAT request for a specialty pool. */
+export type RequestKey = 'R1' | 'R_CANCEL' | 'R_X' | 'R_STAT';
 export type ActorKey =
   | 'anon'
   | 'patient'
@@ -90,8 +91,11 @@ export interface Model {
   breakGlass: { actor: ActorKey; study: StudyKey }[];
   /** Studies with a final (signed) report, and who signed it. */
   signedBy: Partial<Record<StudyKey, ActorKey>>;
+  /** Who holds each claimed request (the only one who may write and sign its report). */
+  claimedBy: Partial<Record<RequestKey, ActorKey>>;
   /** The share link's study (the patient actor's only study). */
   shareStudy: StudyKey;
+  /** R_STAT is absent until the phase that makes it (lists iterate the keys present). */
   requests: Record<RequestKey, ReadRequest>;
 }
 
@@ -132,7 +136,20 @@ export function party(a: Actor, r: ReadRequest): boolean {
   if (!a.facility) return false;
   if (a.facility === r.from && ['referring_doctor', 'radiologist', 'facility_admin'].includes(a.role))
     return true;
+  return readerSide(a, r);
+}
+
+/** The reading side of a request: the target facility's radiologists and admins. */
+export function readerSide(a: Actor, r: ReadRequest): boolean {
   return a.facility === r.to && ['radiologist', 'facility_admin'].includes(a.role);
+}
+
+/**
+ * Whether the actor may see a report of the request: its parties once signed; a draft only the
+ * reading side and system admins (the requester receives signed reports only).
+ */
+export function seesReport(a: Actor, r: ReadRequest, final: boolean): boolean {
+  return party(a, r) && (final || a.role === 'system_admin' || readerSide(a, r));
 }
 
 function patientSecretForms(name: string, id: string): string[] {
@@ -338,6 +355,7 @@ export async function buildWorld(t: TestApp): Promise<World> {
     grants,
     breakGlass: [],
     signedBy: {},
+    claimedBy: {},
     shareStudy: 'D_OWN',
     requests,
   };
@@ -413,4 +431,62 @@ export function instanceInto(s: Study, seed: number): { bytes: Buffer; sopUid: s
     seed,
   });
   return { bytes: m.bytes, sopUid: m.sopInstanceUid };
+}
+
+export interface SseEvent {
+  id: string;
+  event: string;
+  data: Record<string, unknown>;
+  raw: string;
+}
+
+/**
+ * What a browser's EventSource would see of `GET /api/events` over real HTTP (Node has no
+ * EventSource): the answer's status, and every event as it arrives.
+ */
+export class SseStream {
+  readonly events: SseEvent[] = [];
+  status = 0;
+  /** The body of a refused (non-200) answer. */
+  body = '';
+  private readonly abort = new AbortController();
+
+  static async open(url: string, headers: Record<string, string>): Promise<SseStream> {
+    const c = new SseStream();
+    const res = await fetch(url, { headers, signal: c.abort.signal });
+    c.status = res.status;
+    if (res.status !== 200) {
+      c.body = await res.text();
+      return c;
+    }
+    void c.read(res.body!);
+    return c;
+  }
+
+  private async read(body: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of body) {
+        buf += decoder.decode(chunk, { stream: true });
+        for (let at = buf.indexOf('\n\n'); at >= 0; at = buf.indexOf('\n\n')) {
+          const block = buf.slice(0, at);
+          buf = buf.slice(at + 2);
+          const f: Record<string, string> = {};
+          for (const line of block.split('\n')) {
+            const m = /^(id|event|data): (.*)$/.exec(line);
+            if (m) f[m[1]!] = m[2]!;
+          }
+          if (f.event && f.data)
+            this.events.push({ id: f.id ?? '', event: f.event, data: JSON.parse(f.data), raw: block });
+        }
+      }
+    } catch {
+      // aborted by close()
+    }
+  }
+
+  close(): void {
+    this.abort.abort();
+  }
 }

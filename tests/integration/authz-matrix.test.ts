@@ -4,7 +4,13 @@
  * granted by a read request, prior of the granted study, another facility's, the share link's
  * study and another of the same patient, a grant revoked by cancelling its request, break-glass)
  * through every surface: QIDO (scoped and broad), WADO-RS, WADO-URI, STOW, the workflow API,
- * admin routes and the API calls of the viewer's pages.
+ * key images, admin routes and the API calls of the viewer's pages; then, on the reading side:
+ * specialty pools and webhooks per facility (own, another), signing (enrolment, the draft and its
+ * signature by the claim holder with the PIN, addenda, the public check by the printed code), and
+ * the live event stream (`GET /api/events` over real HTTP: every actor's stream must receive the
+ * events of the requests it is party to, STAT alerts only when addressed, and nothing else,
+ * live and replayed by Last-Event-ID), and each facility's webhook (the events of the requests
+ * it sends or reads, signed, STAT alerts to the reading facility only).
  *
  * Each cell's expected answer comes from the test's own grants model (authz-fixtures.ts `sees`,
  * `party` and the role table `R` below), never from the server's policy code:
@@ -18,7 +24,10 @@
  * does not exist gets (no existence oracle). The figures go to stdout and test-artifacts/authz-matrix.json; any mismatch
  * fails the phase it belongs to and is listed cell by cell.
  */
+import { createHmac } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, buildTestApp, type TestApp } from '../helpers/app.js';
@@ -28,21 +37,26 @@ import {
   type Actor,
   type ActorKey,
   buildWorld,
+  type FacilityKey,
   instanceInto,
   party,
   type ReadRequest,
   type RequestKey,
   type Role,
+  readerSide,
+  SIGN_PIN,
+  SseStream,
   type Study,
   type StudyKey,
   sees,
+  seesReport,
   signAndShare,
   type World,
 } from './authz-fixtures.js';
 import { orthancHas } from './ops-helpers.js';
 
 type Outcome = 'allow' | 'hidden' | 'forbidden' | 'unauth' | 'invalid' | 'conflict' | 'redacted' | string;
-type Method = 'GET' | 'POST' | 'PUT';
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 interface Probe {
   method: Method;
   url: string;
@@ -57,7 +71,8 @@ interface Res {
 }
 interface Cell {
   phase: string;
-  actor: ActorKey;
+  /** An actor, or a facility's webhook endpoint (`webhook <facility>`). */
+  actor: ActorKey | `webhook ${FacilityKey}`;
   subject: string;
   surface: string;
   expected: Outcome;
@@ -83,6 +98,8 @@ const R = {
   anyUser: roles('system_admin', 'facility_admin', 'radiologist', 'referring_doctor', 'model_manager'),
   breakGlass: roles('radiologist', 'referring_doctor'),
   claim: roles('radiologist'),
+  /** Signing, addenda, enrolment, key-image marking. */
+  radiologists: roles('radiologist'),
 };
 
 const DICOM = 'multipart/related; type="application/dicom"; transfer-syntax=*';
@@ -208,6 +225,10 @@ interface StudySurface {
   judge?(res: Res): Outcome;
   /** In-scope answer when the route narrows further than study access (share links). */
   inScope?(a: Actor, s: StudyKey): Outcome;
+  /** Sent by the same actor just before the probe (unmarking needs a mark); its answer is not judged. */
+  setup?(s: Study): Probe;
+  /** Cells of this surface on one study run one at a time (they share state: the study's key images). */
+  serial?: boolean;
 }
 
 const S = (s: Study) => `/dicom-web/studies/${s.studyUid}`;
@@ -347,6 +368,37 @@ const STUDY_SURFACES: StudySurface[] = [
   },
 ];
 
+// Key images (server/src/reading/key-images): the list for staff with access to the study,
+// marking and unmarking for radiologists with access. Unmarking is probed right after the same
+// actor marked the image, so an allowed actor's 204 and a refused one's answer both mean something.
+const KI = (s: Study) => `/api/studies/${s.studyUid}/key-images`;
+STUDY_SURFACES.push(
+  { id: 'key-images.list', admits: R.imageReaders, probe: (s) => get(KI(s)) },
+  {
+    id: 'key-images.mark',
+    admits: R.radiologists,
+    probe: (s) => ({ method: 'PUT', url: `${KI(s)}/${s.sopUid}`, payload: { note: 'Đối chiếu phim cũ' } }),
+  },
+  {
+    id: 'key-images.unmark',
+    admits: R.radiologists,
+    setup: (s) => ({ method: 'PUT', url: `${KI(s)}/${s.sopUid}/1`, payload: {} }),
+    serial: true,
+    probe: (s) => ({ method: 'DELETE', url: `${KI(s)}/${s.sopUid}/1` }),
+  },
+);
+
+/** Runs fn after every earlier fn of the same key has finished. */
+const lanes = new Map<string, Promise<unknown>>();
+function serially<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const run = (lanes.get(key) ?? Promise.resolve()).then(fn, fn);
+  lanes.set(
+    key,
+    run.catch(() => undefined),
+  );
+  return run;
+}
+
 const STOW_SURFACES = STUDY_SURFACES.filter((sf) => sf.judge);
 const READ_SURFACES = STUDY_SURFACES.filter((sf) => !sf.judge);
 
@@ -364,7 +416,11 @@ async function runStudyCells(phase: string, studies: StudyKey[], surfaces: Study
     const study = w.model.studies[s];
     const t0 = performance.now();
     const probe = sf.probe(study);
-    const res = await call(a, probe);
+    const run = async () => {
+      if (sf.setup) await call(a, sf.setup(study));
+      return call(a, probe);
+    };
+    const res = sf.serial ? await serially(`${sf.id} ${s}`, run) : await run();
     const ms = Math.round(performance.now() - t0);
     let actual = sf.judge ? sf.judge(res) : classify(res.statusCode);
     if (sf.present && actual === 'allow') actual = sf.present(res.body, study) ? 'allow' : 'hidden';
@@ -761,6 +817,262 @@ async function runRouteCells(phase: string): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Signing, specialty pools, webhook admin, public verification and live events: cells made one
+// at a time by the phases below (their order matters), each expected answer from the model.
+
+/** One probe as one cell; `check` judges an allowed answer further (a note when wrong). */
+async function probeCell(
+  phase: string,
+  a: Actor,
+  subject: string,
+  surface: string,
+  expected: Outcome,
+  probe: Probe,
+  check?: (res: Res) => string | undefined,
+): Promise<Res> {
+  const t0 = performance.now();
+  const res = await call(a, probe);
+  const cell: Cell = {
+    phase,
+    actor: a.key,
+    subject,
+    surface,
+    expected,
+    actual: classify(res.statusCode),
+    status: res.statusCode,
+    ms: Math.round(performance.now() - t0),
+  };
+  if (cell.actual === 'allow' && check) {
+    const note = check(res);
+    if (note) cell.note = note;
+  }
+  record(cell, res);
+  return res;
+}
+
+/** The answer for a caller the route refuses whatever the subject, or null when the role is admitted. */
+const gate = (a: Actor, admits: readonly Role[]): Outcome | null =>
+  !a.token ? 'unauth' : admits.includes(a.role) ? null : refused(a);
+
+/** Every actor, the given ones last: those whose success changes what the others would meet. */
+const actorsEndingWith = (...last: ActorKey[]) => [
+  ...actorsNow().filter((a) => !last.includes(a.key)),
+  ...last.map((k) => w.actors[k]),
+];
+
+const WRONG_PIN = '864200';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A live event some phase caused: the events phase looks for it on every actor's stream. */
+interface Trigger {
+  type: string;
+  request: RequestKey;
+  /** The surface name of its cells (`events.<label>`). */
+  label: string;
+  reportId?: string;
+  messageId?: string;
+  /** Addressed events (STAT alerts): the actors the model says it is for; null: every party. */
+  recipients: ActorKey[] | null;
+}
+const triggers: Trigger[] = [];
+/** The live streams opened by the events phase, by actor (refused ones are not kept). */
+const streams = new Map<ActorKey, SseStream>();
+let listening = '';
+
+function eventMatches(e: { event: string; data: Record<string, unknown> }, tr: Trigger): boolean {
+  return (
+    e.event === tr.type &&
+    e.data.requestId === w.model.requests[tr.request].id &&
+    (tr.reportId === undefined || e.data.reportId === tr.reportId) &&
+    (tr.messageId === undefined || e.data.messageId === tr.messageId)
+  );
+}
+
+const receives = (a: Actor, tr: Trigger): Outcome =>
+  party(a, w.model.requests[tr.request]) && (!tr.recipients || tr.recipients.includes(a.key))
+    ? 'allow'
+    : 'hidden';
+
+/**
+ * Judges streams against the triggers: waits (bounded) until every event the model says an actor
+ * receives has arrived, then as long again as the slowest needed at most half a second, so an event
+ * that should not come has had its chance; then one cell per actor × trigger, and one per actor
+ * for anything received about a request it is no party of (or an unknown one).
+ */
+async function judgeStreams(phase: string, prefix: string, open: Map<ActorKey, SseStream>): Promise<void> {
+  const wanted = [...open].flatMap(([k, s]) =>
+    triggers.filter((tr) => receives(w.actors[k], tr) === 'allow').map((tr) => [s, tr] as const),
+  );
+  const t0 = Date.now();
+  while (Date.now() - t0 < 10_000 && !wanted.every(([s, tr]) => s.events.some((e) => eventMatches(e, tr))))
+    await sleep(50);
+  await sleep(Math.min(500, Date.now() - t0) + 200);
+  const byId = new Map(Object.values(w.model.requests).map((r) => [r.id, r]));
+  for (const [k, s] of open) {
+    const a = w.actors[k];
+    for (const tr of triggers) {
+      const got = s.events.some((e) => eventMatches(e, tr));
+      cells.push({
+        phase,
+        actor: k,
+        subject: tr.request,
+        surface: `${prefix}.${tr.label}`,
+        expected: receives(a, tr),
+        actual: got ? 'allow' : 'hidden',
+        status: 200,
+        ...(got !== (receives(a, tr) === 'allow')
+          ? {
+              note: got
+                ? 'received an event the model keeps from this actor'
+                : 'event did not arrive within 10 s',
+            }
+          : {}),
+      });
+    }
+    const stray = s.events.filter((e) => {
+      const r = byId.get(String(e.data.requestId));
+      return r ? !party(a, r) : a.role !== 'system_admin';
+    });
+    const leaks = s.events.some((e) => w.patientSecrets.some((x) => e.raw.includes(x)));
+    const notes = [
+      ...stray.map((e) => `${e.event} of ${byId.get(String(e.data.requestId))?.key ?? 'an unknown request'}`),
+      ...(leaks ? ['an event carries a patient name or ID'] : []),
+    ];
+    cells.push({
+      phase,
+      actor: k,
+      subject: '-',
+      surface: `${prefix}.out-of-scope`,
+      expected: 'hidden',
+      actual: stray.length ? 'allow' : 'hidden',
+      status: 200,
+      ...(notes.length ? { note: notes.join('; ') } : {}),
+    });
+  }
+}
+
+const FACILITIES: FacilityKey[] = ['central', 'district', 'commune', 'provincial'];
+
+/** What each facility's webhook endpoint received (a receiver in this test). */
+interface HookDelivery {
+  facility: FacilityKey;
+  event: string;
+  data: Record<string, unknown>;
+  raw: string;
+  /** The X-RadLink-Signature matches the facility's secret over "<timestamp>.<body>". */
+  signed: boolean;
+}
+const hookDeliveries: HookDelivery[] = [];
+let hookServer: Server | undefined;
+const hookSecret = (f: FacilityKey) => `az-${f}-${w.sfx}-webhook-secret`;
+
+/** Points every facility's webhook at a receiver of this test (enabled, every event type). */
+async function receiveWebhooks(): Promise<void> {
+  hookServer = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString();
+      const facility = /^\/hook\/([a-z]+)$/.exec(req.url ?? '')?.[1] as FacilityKey;
+      const mac = createHmac('sha256', hookSecret(facility))
+        .update(`${req.headers['x-radlink-timestamp']}.${raw}`)
+        .digest('hex');
+      let data: Record<string, unknown> = {};
+      try {
+        data = (JSON.parse(raw) as { data: Record<string, unknown> }).data ?? {};
+      } catch {
+        // judged below: an unparsable body matches no event
+      }
+      hookDeliveries.push({
+        facility,
+        event: String(req.headers['x-radlink-event']),
+        data,
+        raw,
+        signed: req.headers['x-radlink-signature'] === `sha256=${mac}`,
+      });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => hookServer!.listen(0, '127.0.0.1', r));
+  const port = (hookServer.address() as AddressInfo).port;
+  for (const f of FACILITIES) {
+    const res = await call(w.actors.sysAdmin, {
+      method: 'PUT',
+      url: `/api/facilities/${w.facilityIds[f]}/webhook`,
+      payload: { url: `http://127.0.0.1:${port}/hook/${f}`, secret: hookSecret(f), enabled: true },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+  }
+}
+
+/**
+ * A facility's webhook receives what its staff may see: the events of requests it sends or
+ * reads; an addressed event (STAT alert) only the reading facility. Judged like the streams.
+ */
+async function judgeWebhooks(phase: string): Promise<void> {
+  const gets = (f: FacilityKey, tr: Trigger): Outcome => {
+    const r = w.model.requests[tr.request];
+    return (tr.recipients ? f === r.to : f === r.from || f === r.to) ? 'allow' : 'hidden';
+  };
+  const of = (f: FacilityKey) => hookDeliveries.filter((d) => d.facility === f);
+  const wanted = FACILITIES.flatMap((f) =>
+    triggers.filter((tr) => gets(f, tr) === 'allow').map((tr) => [f, tr] as const),
+  );
+  const t0 = Date.now();
+  while (
+    Date.now() - t0 < 15_000 &&
+    !wanted.every(([f, tr]) => of(f).some((d) => eventMatches({ event: d.event, data: d.data }, tr)))
+  )
+    await sleep(50);
+  await sleep(Math.min(500, Date.now() - t0) + 200);
+  const byId = new Map(Object.values(w.model.requests).map((r) => [r.id, r]));
+  for (const f of FACILITIES) {
+    const mine = of(f);
+    for (const tr of triggers) {
+      const got = mine.some((d) => eventMatches({ event: d.event, data: d.data }, tr));
+      const expected = gets(f, tr);
+      cells.push({
+        phase,
+        actor: `webhook ${f}`,
+        subject: tr.request,
+        surface: `webhook.${tr.label}`,
+        expected,
+        actual: got ? 'allow' : 'hidden',
+        status: 200,
+        ...(got !== (expected === 'allow')
+          ? {
+              note: got
+                ? 'delivered an event the model keeps from this facility'
+                : 'not delivered within 15 s',
+            }
+          : {}),
+      });
+    }
+    const stray = mine.filter((d) => {
+      const r = byId.get(String(d.data.requestId));
+      return !r || (r.from !== f && r.to !== f);
+    });
+    const notes = [
+      ...stray.map((d) => `${d.event} of ${byId.get(String(d.data.requestId))?.key ?? 'an unknown request'}`),
+      ...(mine.some((d) => !d.signed) ? ['a delivery without a valid signature'] : []),
+      ...(mine.some((d) => w.patientSecrets.some((x) => d.raw.includes(x)))
+        ? ['a delivery carries a patient name or ID']
+        : []),
+    ];
+    cells.push({
+      phase,
+      actor: `webhook ${f}`,
+      subject: '-',
+      surface: 'webhook.out-of-scope',
+      expected: 'hidden',
+      actual: stray.length ? 'allow' : 'hidden',
+      status: 200,
+      ...(notes.length ? { note: notes.join('; ') } : {}),
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The viewer's pages (hash-routed SPA, viewer/src/app): each page is the API calls it makes,
 // taken from viewer/src/api and the page components. Every call below is a checked surface of
 // this matrix; the last test fails if one is not.
@@ -768,7 +1080,8 @@ const PAGES: Record<string, string[]> = {
   // #/login (LoginPage): POST /api/auth/login, GET /api/auth/me
   login: ['auth.me'],
   // #/worklist (WorklistPage): GET /api/worklist, POST /api/requests/:id/claim|release|acknowledge
-  worklist: ['worklist.patient', 'request.claim'],
+  // and the live events (app/live.tsx: EventSource /api/events)
+  worklist: ['worklist.patient', 'request.claim', 'request.acknowledge', 'events.subscribe'],
   // #/requests (MyRequestsPage, AiFlaggedPrompt): GET /api/requests, POST /api/requests/:id/cancel,
   // GET /api/ai/flagged-studies
   requests: ['request.list', 'request.cancel', 'ai.flagged-studies'],
@@ -782,7 +1095,7 @@ const PAGES: Record<string, string[]> = {
   // #/upload (UploadPage): POST /dicom-web/studies, QIDO /studies/:uid/instances (what is stored)
   upload: ['stow.studies', 'qido.study/instances'],
   // #/request/:uid (RequestFormPage): QIDO by StudyInstanceUID, GET /api/facilities, pools, POST /api/requests
-  'new-request': ['qido.studies?StudyInstanceUID', 'facilities.list'],
+  'new-request': ['qido.studies?StudyInstanceUID', 'facilities.list', 'pools.list'],
   // #/study/:uid?request= (StudyPage, ReportPanel, RequestThread, ShareLinkPanel, imaging/):
   // QIDO by UID and by PatientID (priors), /studies/:uid/series, series metadata, frames and
   // frames/rendered (slow-link preview), WADO-URI (SEG objects), AI results; the request, its
@@ -806,7 +1119,16 @@ const PAGES: Record<string, string[]> = {
     'request.attachments',
     'request.attachment.download',
     'study.share-links',
+    // key images (imaging/keyImages.ts), signing and addenda (ReportPanel)
+    'key-images.list',
+    'key-images.mark',
+    'key-images.unmark',
+    'report.save',
+    'report.sign',
+    'report.addendum',
   ],
+  // #/verify/:reportId?code= (PublicVerifyPage): the printed QR code, without an account
+  verify: ['verify.public'],
   // #/users, #/facilities (AdminPages): GET /api/users, GET /api/facilities
   admin: ['admin.users', 'facilities.list'],
   // #/s/:token (PatientPage, SliceBrowser): POST /api/share/open, GET /api/share/me,
@@ -827,7 +1149,12 @@ beforeAll(async () => {
   t = await stage('build app', () =>
     buildTestApp({
       name: 'authz-matrix',
-      env: { RADLINK_QUEUE_PREFIX: `authz${process.pid}`, RADLINK_LOGIN_RATE_LIMIT: '1000' },
+      // Loopback webhooks: each facility's endpoint is a receiver in this test.
+      env: {
+        RADLINK_QUEUE_PREFIX: `authz${process.pid}`,
+        RADLINK_LOGIN_RATE_LIMIT: '1000',
+        RADLINK_WEBHOOK_ALLOW_LOOPBACK: 'true',
+      },
     }),
   );
   w = await stage('build world', () => buildWorld(t));
@@ -856,10 +1183,12 @@ beforeAll(async () => {
       res,
     );
   }
+  w.model.claimedBy.R1 = 'rad';
   await stage('sign, deliver, share', () => signAndShare(t, w));
 }, 150_000);
 
 afterAll(async () => {
+  for (const s of streams.values()) s.close();
   const mismatching = cells.filter((c) => c.actual !== c.expected || c.note);
   const bySurface: Record<
     string,
@@ -897,6 +1226,7 @@ afterAll(async () => {
     `${JSON.stringify({ figures, bySurface, mismatches: mismatching, pages: PAGES, cells }, null, 1)}\n`,
   );
   await t?.close();
+  await new Promise((r) => (hookServer ? hookServer.close(r) : r(undefined)));
 });
 
 describe('authorization matrix', () => {
@@ -1096,6 +1426,541 @@ describe('authorization matrix', () => {
     await stage('phase 2 worklist', () => runWorklistCells('phase 2'));
     expect(mismatches('phase 2')).toEqual([]);
     expect(await stage('refused STOW stored nowhere', () => storedAnywhere(refusedSops))).toEqual([]);
+  });
+
+  it('pools and webhooks: the facility’s admin or a system admin manages them; other admins 403, other roles refused', async () => {
+    const phase = 'facility admin';
+    const adminOf = (a: Actor, f: FacilityKey): Outcome =>
+      gate(a, R.admins) ?? (a.role === 'system_admin' || a.facility === f ? 'allow' : 'forbidden');
+    const radiologistOf = (f: FacilityKey) =>
+      actorsNow().find((x) => x.role === 'radiologist' && x.facility === f);
+    const P = (f: FacilityKey) => `/api/facilities/${w.facilityIds[f]}/pools`;
+
+    // Pools: each actor works on a pool of its own name, so the sequences may run side by side.
+    const jobs = actorsNow().flatMap((a) => FACILITIES.map((f) => [a, f] as const));
+    await stage('pools', () =>
+      pool(jobs, 6, async ([a, f]) => {
+        const url = `${P(f)}/az-${a.key.toLowerCase()}`;
+        const admin = adminOf(a, f);
+        // Members are the facility's own active radiologists: where it has none, one from elsewhere is refused.
+        const member = radiologistOf(f) ?? w.actors.rad;
+        const withMember = admin === 'allow' ? (radiologistOf(f) ? 'allow' : 'invalid') : admin;
+        await probeCell(phase, a, f, 'pools.list', byRoles(R.reading)(a), get(P(f)));
+        await probeCell(phase, a, f, 'pools.put', admin, {
+          method: 'PUT',
+          url,
+          payload: { name: 'Thần kinh' },
+        });
+        await probeCell(
+          phase,
+          a,
+          f,
+          'pools.member.add',
+          withMember,
+          { method: 'PUT', url: `${url}/members/${member.userId}` },
+          (res) => (res.body.includes(member.userId!) ? undefined : 'the member is not listed in the pool'),
+        );
+        await probeCell(
+          phase,
+          a,
+          f,
+          'pools.member.remove',
+          withMember === 'invalid' ? 'hidden' : withMember,
+          { method: 'DELETE', url: `${url}/members/${member.userId}` },
+        );
+        await probeCell(phase, a, f, 'pools.delete', admin, { method: 'DELETE', url });
+      }),
+    );
+
+    // Webhooks: one per facility, so each facility's sequence runs alone. Disabled: nothing is sent.
+    const secret = `az-webhook-secret-${w.sfx}-0123456789`;
+    const noSecret = (res: Res) => (res.body.includes(secret) ? 'the answer shows the secret' : undefined);
+    await stage('webhooks', () =>
+      Promise.all(
+        FACILITIES.map(async (f) => {
+          const url = `/api/facilities/${w.facilityIds[f]}/webhook`;
+          for (const a of actorsNow()) {
+            const admin = adminOf(a, f);
+            const hook = { url: 'http://10.255.0.1:8080/radlink', secret, enabled: false };
+            await probeCell(
+              phase,
+              a,
+              f,
+              'webhook.put',
+              admin,
+              { method: 'PUT', url, payload: hook },
+              noSecret,
+            );
+            await probeCell(phase, a, f, 'webhook.get', admin, get(url), noSecret);
+            await probeCell(phase, a, f, 'webhook.deliveries', admin, get(`${url}/deliveries`));
+            await probeCell(phase, a, f, 'webhook.delete', admin, { method: 'DELETE', url });
+          }
+        }),
+      ),
+    );
+    expect(mismatches(phase)).toEqual([]);
+    // From here on every facility's webhook is live: the events phase judges what each receives.
+    await receiveWebhooks();
+  });
+
+  it('live events: the stream opens for the reading roles only', async () => {
+    listening = await t.app.listen({ port: 0, host: '127.0.0.1' });
+    for (const a of actorsNow()) {
+      const t0 = performance.now();
+      const s = await SseStream.open(`${listening}/api/events`, a.token ? bearer(a.token) : {});
+      if (s.status === 200) streams.set(a.key, s);
+      record(
+        {
+          phase: 'events',
+          actor: a.key,
+          subject: '-',
+          surface: 'events.subscribe',
+          expected: byRoles(R.reading)(a),
+          actual: classify(s.status),
+          status: s.status,
+          ms: Math.round(performance.now() - t0),
+        },
+        { statusCode: s.status, body: s.body },
+      );
+    }
+    expect(mismatches('events')).toEqual([]);
+  });
+
+  it('signing: radiologists enrol; the claim holder alone signs the draft with the PIN; addenda by the reading side; the printed code verifies without an account', async () => {
+    const phase = 'signing';
+    const rx = w.model.requests.R_X;
+    const otherRad = w.actors.otherRad;
+    const radiologist = (a: Actor) => gate(a, R.radiologists);
+
+    // Enrolment (the central radiologist enrolled to sign R1; enrolling again would replace its key).
+    for (const a of actorsNow().filter((x) => x.key !== 'rad'))
+      await probeCell(phase, a, '-', 'signing.enrol', radiologist(a) ?? 'allow', {
+        method: 'POST',
+        url: '/api/signing/enrol',
+        payload: { pin: SIGN_PIN },
+      });
+    for (const a of actorsNow()) {
+      await probeCell(
+        phase,
+        a,
+        '-',
+        'signing.certificate',
+        radiologist(a) ?? 'allow',
+        get('/api/signing/certificate'),
+      );
+      await probeCell(phase, a, '-', 'signing.ca', byRoles(R.anyUser)(a), get('/api/signing/ca'));
+    }
+
+    // The provincial radiologist claims R_X and writes its draft; nobody else may.
+    for (const a of actorsEndingWith('otherRad')) {
+      const res = await probeCell(
+        phase,
+        a,
+        'R_X',
+        'request.claim',
+        gate(a, R.claim) ?? (party(a, rx) ? 'allow' : 'hidden'),
+        { method: 'POST', url: `/api/requests/${rx.id}/claim` },
+      );
+      if (res.statusCode === 200) w.model.claimedBy.R_X = a.key;
+    }
+    triggers.push({ type: 'request.claimed', request: 'R_X', label: 'request.claimed', recipients: null });
+    const saveExpected = (a: Actor, k: RequestKey, final: boolean): Outcome =>
+      radiologist(a) ??
+      (!party(a, w.model.requests[k])
+        ? 'hidden'
+        : final || w.model.claimedBy[k] !== a.key
+          ? 'conflict'
+          : 'allow');
+    const draft = {
+      templateId: 'ct-head',
+      language: 'vi',
+      fields: { haemorrhage: 'no', impression: 'Không thấy tổn thương khu trú.' },
+      freeText: 'Tái khám sau 6 tháng.',
+    };
+    let rxReport = '';
+    for (const a of actorsEndingWith('otherRad')) {
+      const res = await probeCell(phase, a, 'R_X', 'report.save', saveExpected(a, 'R_X', false), {
+        method: 'PUT',
+        url: `/api/requests/${rx.id}/report`,
+        payload: draft,
+      });
+      if (res.statusCode === 200) rxReport = (JSON.parse(res.body) as { id: string }).id;
+    }
+    triggers.push({
+      type: 'request.status-changed',
+      request: 'R_X',
+      label: 'request.status-changed',
+      recipients: null,
+    });
+    // A signed report takes no draft, not even from the radiologist who signed it.
+    for (const a of actorsNow())
+      await probeCell(phase, a, 'R1', 'report.save (signed)', saveExpected(a, 'R1', true), {
+        method: 'PUT',
+        url: `/api/requests/${w.model.requests.R1.id}/report`,
+        payload: draft,
+      });
+    if (!rxReport) {
+      expect(mismatches(phase)).toEqual([]);
+      throw new Error('no draft of R_X: the signing cells cannot run');
+    }
+
+    // The draft is the reading side's working copy: the requester sees nothing of it yet.
+    const reportExpected = (a: Actor, k: RequestKey, final: boolean, inScope: Outcome = 'allow') =>
+      gate(a, R.reading) ?? (seesReport(a, w.model.requests[k], final) ? inScope : 'hidden');
+    for (const a of actorsNow()) {
+      await probeCell(
+        phase,
+        a,
+        'R_X',
+        'report.view (draft)',
+        reportExpected(a, 'R_X', false),
+        get(`/api/reports/${rxReport}`),
+      );
+      await probeCell(
+        phase,
+        a,
+        'R_X',
+        'request.report (draft)',
+        reportExpected(a, 'R_X', false),
+        get(`/api/requests/${rx.id}/report`),
+      );
+      await probeCell(
+        phase,
+        a,
+        'R_X',
+        'report.verify (draft)',
+        reportExpected(a, 'R_X', false, 'conflict'),
+        get(`/api/reports/${rxReport}/verify`),
+      );
+    }
+
+    // Signing: radiologists only, within the report's scope, the claim holder only, with the PIN.
+    const signExpected = (a: Actor, k: RequestKey, final: boolean): Outcome =>
+      radiologist(a) ??
+      (!seesReport(a, w.model.requests[k], final)
+        ? 'hidden'
+        : final
+          ? 'conflict'
+          : w.model.claimedBy[k] === a.key
+            ? 'allow'
+            : 'forbidden');
+    const sign = (pin: string): Probe => ({
+      method: 'POST',
+      url: `/api/reports/${rxReport}/sign`,
+      payload: { pin },
+    });
+    for (const a of actorsNow().filter((x) => x.key !== 'otherRad'))
+      await probeCell(phase, a, 'R_X', 'report.sign', signExpected(a, 'R_X', false), sign(SIGN_PIN));
+    const holderSigns = signExpected(otherRad, 'R_X', false);
+    await probeCell(
+      phase,
+      otherRad,
+      'R_X',
+      'report.sign (wrong PIN)',
+      holderSigns === 'allow' ? 'forbidden' : holderSigns,
+      sign(WRONG_PIN),
+    );
+    const signed = await probeCell(
+      phase,
+      otherRad,
+      'R_X',
+      'report.sign',
+      holderSigns,
+      sign(SIGN_PIN),
+      (res) =>
+        (JSON.parse(res.body) as { status: string }).status === 'final'
+          ? undefined
+          : 'the report is not final',
+    );
+    if (signed.statusCode === 200) {
+      w.model.signedBy.X_OTHER = 'otherRad';
+      triggers.push({
+        type: 'report.signed',
+        request: 'R_X',
+        label: 'report.signed',
+        reportId: rxReport,
+        recipients: null,
+      });
+    }
+    await probeCell(
+      phase,
+      otherRad,
+      'R_X',
+      'report.sign (signed)',
+      signExpected(otherRad, 'R_X', true),
+      sign(SIGN_PIN),
+    );
+    for (const a of actorsNow())
+      await probeCell(
+        phase,
+        a,
+        'R_X',
+        'report.view (signed)',
+        reportExpected(a, 'R_X', true),
+        get(`/api/reports/${rxReport}`),
+      );
+
+    // Addenda: radiologists of the reading side, to a signed main report, with the PIN.
+    const addExpected = (a: Actor, k: RequestKey): Outcome =>
+      radiologist(a) ??
+      (!seesReport(a, w.model.requests[k], true)
+        ? 'hidden'
+        : readerSide(a, w.model.requests[k])
+          ? 'allow'
+          : 'forbidden');
+    const addenda: string[] = [];
+    for (const [k, reportId, by] of [
+      ['R1', w.reportId, 'rad'],
+      ['R_X', rxReport, 'otherRad'],
+    ] as const) {
+      const add = (pin: string, to = reportId): Probe => ({
+        method: 'POST',
+        url: `/api/reports/${to}/addenda`,
+        payload: { language: 'vi', freeText: 'Bổ sung: đối chiếu phim cũ, kết luận không đổi.', pin },
+      });
+      for (const a of actorsNow().filter((x) => x.key !== by))
+        await probeCell(phase, a, k, 'report.addendum', addExpected(a, k), add(SIGN_PIN));
+      const holder = w.actors[by];
+      const e = addExpected(holder, k);
+      await probeCell(
+        phase,
+        holder,
+        k,
+        'report.addendum (wrong PIN)',
+        e === 'allow' ? 'forbidden' : e,
+        add(WRONG_PIN),
+      );
+      const res = await probeCell(phase, holder, k, 'report.addendum', e, add(SIGN_PIN));
+      if (res.statusCode !== 201) continue;
+      const id = (JSON.parse(res.body) as { id: string }).id;
+      addenda.push(id);
+      triggers.push({
+        type: 'report.signed',
+        request: k,
+        label: 'report.signed (addendum)',
+        reportId: id,
+        recipients: null,
+      });
+      // An addendum takes no addendum of its own.
+      await probeCell(
+        phase,
+        holder,
+        k,
+        'report.addendum (to an addendum)',
+        e === 'allow' ? 'conflict' : e,
+        add(SIGN_PIN, id),
+      );
+    }
+
+    // The printed QR code (the delivery job gives each signed report its code): anyone, with or
+    // without an account, checks the signature; a wrong code answers as a report that does not exist.
+    const ids = [w.reportId, rxReport, ...addenda];
+    let codes = new Map<string, string>();
+    for (const t0 = Date.now(); codes.size < ids.length && Date.now() - t0 < 60_000; await sleep(250)) {
+      const rows = await t.db.query<{ id: string; code: string }>(
+        'SELECT report_id::text AS id, code FROM report_verify_codes WHERE report_id::text = ANY ($1)',
+        [ids],
+      );
+      codes = new Map(rows.map((r) => [r.id, r.code]));
+    }
+    expect(codes.size, 'every signed report delivered with its verification code').toBe(ids.length);
+    const shape = (r: Res) => {
+      const j = JSON.parse(r.body) as { code?: string; message?: string };
+      return `${r.statusCode} ${j.code} ${j.message}`;
+    };
+    const subjectOf = (id: string) => (id === w.reportId ? 'R1' : id === rxReport ? 'R_X' : 'addendum');
+    for (const a of actorsNow()) {
+      for (const id of ids) {
+        const code = codes.get(id)!;
+        const wrong = `${code.slice(0, -1)}${code.endsWith('A') ? 'B' : 'A'}`;
+        const url = (rid: string, c: string) => `/api/verify/reports/${rid}?code=${encodeURIComponent(c)}`;
+        await probeCell(phase, a, subjectOf(id), 'verify.public', 'allow', get(url(id, code)), (res) => {
+          const v = JSON.parse(res.body) as { reportId: string; status: string };
+          if (v.reportId !== id || v.status !== 'valid') return `answered ${v.status} for ${v.reportId}`;
+          return leakIn(res.body) ? 'the public check shows a patient name or ID' : undefined;
+        });
+        const res = await call(a, get(url(id, wrong)));
+        const ghost = await call(a, get(url('00000000-0000-4000-8000-000000000000', code)));
+        record(
+          {
+            phase,
+            actor: a.key,
+            subject: subjectOf(id),
+            surface: 'verify.public (wrong code)',
+            expected: 'hidden',
+            actual: classify(res.statusCode),
+            status: res.statusCode,
+          },
+          res,
+          shape(res) === shape(ghost)
+            ? {}
+            : { note: `404 differs from a nonexistent report's (${shape(ghost)})` },
+        );
+      }
+    }
+
+    // Revoking a signing certificate: its owner, the owner's facility admin or a system admin; to
+    // anyone else it does not exist. Last: what it signed stays valid as signed, nothing more is signed.
+    const cert = await call(otherRad, get('/api/signing/certificate'));
+    const serial = (JSON.parse(cert.body) as { serial: string }).serial;
+    const revokers = roles('radiologist', 'facility_admin', 'system_admin');
+    for (const a of actorsEndingWith('otherRad', 'sysAdmin'))
+      await probeCell(
+        phase,
+        a,
+        'certificate of otherRad',
+        'signing.revoke',
+        gate(a, revokers) ??
+          (a.key === 'otherRad' ||
+          a.role === 'system_admin' ||
+          (a.role === 'facility_admin' && a.facility === otherRad.facility)
+            ? 'allow'
+            : 'hidden'),
+        {
+          method: 'POST',
+          url: `/api/signing/certificates/${serial}/revoke`,
+          payload: { reason: 'Thiết bị ký bị mất' },
+        },
+      );
+    expect(mismatches(phase)).toEqual([]);
+  });
+
+  it('live events: each stream receives exactly the events of requests its actor is party to (STAT alerts: their recipients), live and replayed', async () => {
+    const phase = 'events';
+    // A message on each request, the cancelled one included (its parties keep the request).
+    for (const [k, by] of [
+      ['R1', 'doc'],
+      ['R_X', 'communeDoc'],
+      ['R_CANCEL', 'districtAdmin'],
+    ] as const) {
+      const res = await call(w.actors[by], {
+        method: 'POST',
+        url: `/api/requests/${w.model.requests[k].id}/messages`,
+        payload: { body: 'Đã nhận, xin cảm ơn.' },
+      });
+      expect(res.statusCode, res.body).toBe(201);
+      const messageId = (JSON.parse(res.body) as { id: string }).id;
+      triggers.push({
+        type: 'message.posted',
+        request: k,
+        label: 'message.posted',
+        messageId,
+        recipients: null,
+      });
+    }
+
+    // A STAT request from the district for the central hospital's neuro pool: everyone of both
+    // sides hears of it; the alert is addressed to the target's radiologists; then acknowledged.
+    const neuro = `/api/facilities/${w.facilityIds.central}/pools/neuro`;
+    const admin = w.actors.centralAdmin;
+    expect(
+      (await call(admin, { method: 'PUT', url: neuro, payload: { name: 'Thần kinh' } })).statusCode,
+    ).toBe(200);
+    expect(
+      (await call(admin, { method: 'PUT', url: `${neuro}/members/${w.actors.rad.userId}` })).statusCode,
+    ).toBe(200);
+    const created = await call(w.actors.doc, {
+      method: 'POST',
+      url: '/api/requests',
+      payload: {
+        studyUid: w.model.studies.D_OTHERPAT.studyUid,
+        targetFacilityId: w.facilityIds.central,
+        specialtyPool: 'neuro',
+        priority: 'stat',
+        clinicalInfo: 'Đau đầu dữ dội, nôn',
+        question: 'Xuất huyết nội sọ?',
+      },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const rs: ReadRequest = {
+      key: 'R_STAT',
+      id: (JSON.parse(created.body) as { id: string }).id,
+      study: 'D_OTHERPAT',
+      from: 'district',
+      to: 'central',
+    };
+    w.model.requests.R_STAT = rs;
+    w.model.grants.push({
+      study: 'D_OTHERPAT',
+      facility: 'central',
+      priors: true,
+      revoked: false,
+      request: 'R_STAT',
+    });
+    triggers.push({ type: 'request.created', request: 'R_STAT', label: 'request.created', recipients: null });
+    triggers.push({
+      type: 'stat.new',
+      request: 'R_STAT',
+      label: 'stat.new',
+      recipients: actorsNow()
+        .filter((a) => a.role === 'radiologist' && a.facility === rs.to)
+        .map((a) => a.key),
+    });
+    for (const a of actorsNow())
+      await probeCell(
+        phase,
+        a,
+        'R_STAT',
+        'request.escalation',
+        gate(a, R.reading) ?? (party(a, rs) ? 'allow' : 'hidden'),
+        get(`/api/requests/${rs.id}/escalation`),
+      );
+    for (const a of actorsEndingWith('centralAdmin'))
+      await probeCell(
+        phase,
+        a,
+        'R_STAT',
+        'request.acknowledge',
+        gate(a, R.readers) ??
+          (!party(a, rs) ? 'hidden' : a.role === 'system_admin' || readerSide(a, rs) ? 'allow' : 'forbidden'),
+        { method: 'POST', url: `/api/requests/${rs.id}/acknowledge` },
+      );
+    triggers.push({
+      type: 'stat.acknowledged',
+      request: 'R_STAT',
+      label: 'stat.acknowledged',
+      recipients: null,
+    });
+
+    // The new grant, through the request, study and worklist surfaces.
+    await stage('stat request cells', async () => {
+      await runRequestCells('stat request', ['R_STAT']);
+      await runWorklistCells('stat request');
+      await runStudyCells(
+        'stat request',
+        ['D_OTHERPAT'],
+        READ_SURFACES.filter((sf) =>
+          ['qido.studies?StudyInstanceUID', 'wado.study/metadata', 'wado.frames', 'key-images.list'].includes(
+            sf.id,
+          ),
+        ),
+      );
+    });
+
+    await stage('events live', () => judgeStreams(phase, 'events', streams));
+    await stage('webhook deliveries', () => judgeWebhooks(phase));
+
+    // Reconnecting with Last-Event-ID replays from the log, through the same scope.
+    const first = streams
+      .get('sysAdmin')
+      ?.events.filter((e) => triggers.some((tr) => eventMatches(e, tr)))
+      .map((e) => BigInt(e.id))
+      .sort((x, y) => (x < y ? -1 : 1))[0];
+    expect(first, 'the system admin’s stream saw the first event').toBeDefined();
+    const replays = new Map<ActorKey, SseStream>();
+    for (const k of streams.keys()) {
+      const a = w.actors[k];
+      const s = await SseStream.open(`${listening}/api/events`, {
+        ...bearer(a.token!),
+        'last-event-id': String(first! - 1n),
+      });
+      if (s.status === 200) replays.set(k, s);
+    }
+    expect([...replays.keys()]).toEqual([...streams.keys()]);
+    await stage('events replay', () => judgeStreams(phase, 'events.replay', replays));
+    for (const s of replays.values()) s.close();
+    expect(mismatches('stat request')).toEqual([]);
+    expect(mismatches(phase)).toEqual([]);
   });
 
   it('every API call of the viewer’s pages is a checked surface, and the matrix covers every relation', () => {
