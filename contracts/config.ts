@@ -24,15 +24,26 @@ export function loadConfig<S extends TObject>(
   env: Record<string, string | undefined> = process.env,
 ): Static<S> {
   const raw: Record<string, unknown> = {};
-  for (const key of Object.keys(schema.properties)) {
+  const problems: string[] = [];
+  const props = schema.properties as Record<string, { type?: string; description?: string }>;
+  for (const key of Object.keys(props)) {
     const v = env[key];
-    if (v !== undefined && v !== '') raw[key] = v;
+    if (v === undefined || v === '') continue;
+    // TypeBox's conversion truncates "1.5" or "1e1" to 1: a whole-number setting must be written
+    // as one, or the process would run with a value nobody wrote.
+    if (props[key]!.type === 'integer' && !/^[+-]?\d+$/.test(v.trim())) {
+      problems.push(
+        `${key}=${JSON.stringify(v)} is invalid: Expected a whole number (${props[key]!.description ?? ''})`,
+      );
+      continue;
+    }
+    raw[key] = v;
   }
   const withDefaults = Value.Default(schema, Value.Clone(raw)) as Record<string, unknown>;
   const converted = Value.Convert(schema, withDefaults) as Record<string, unknown>;
-  const problems: string[] = [];
   for (const err of Value.Errors(schema, converted)) {
     const key = err.path.replace(/^\//, '').split('/')[0] || '(root)';
+    if (problems.some((p) => p.startsWith(`${key}=`))) continue; // already explained above
     const given = env[key];
     const desc = (schema.properties as Record<string, { description?: string }>)[key]?.description;
     problems.push(

@@ -34,6 +34,15 @@ export interface ArchiveJob {
   orthancId: string;
 }
 
+/**
+ * Redis key that exists while a gateway is receiving STOW-RS uploads (set with a short expiry and
+ * refreshed; server/src/dicomweb/ingest-signal.ts). Archive jobs yield to uploads while it exists,
+ * for a bounded time (workers/src/archive/yield.ts). Advisory: nothing depends on it for correctness.
+ */
+export const ingestBusyKey = (prefix: string) => `${prefix}:ingest-busy`;
+/** Expiry of the ingest key: a gateway that dies mid-upload stops holding archive jobs back after this. */
+export const INGEST_BUSY_TTL_MS = 1000;
+
 /** Render and cache a series thumbnail. */
 export interface ThumbnailJob {
   studyUid: string;

@@ -36,6 +36,7 @@ import userRoutes from './identity/user-routes.js';
 import { UserRepo } from './identity/users.js';
 import { ChangeFeed } from './index/change-feed.js';
 import { Indexer } from './index/indexer.js';
+import { StowIntents } from './index/stow-intents.js';
 import { loggerOptions } from './logger.js';
 import { DiskGuard } from './ops/disk-guard.js';
 import opsPlugin from './ops/plugin.js';
@@ -140,6 +141,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // starts when the app is ready and stops before the queues and clients close.
   const indexer = new Indexer(db, deps.orthanc, queues, app.log);
   app.decorate('indexer', indexer);
+  // Written by STOW before each Orthanc POST, read by the change feed (index/stow-intents.ts).
+  const stowIntents = new StowIntents({ db, log: app.log, registry: app.metrics.registry });
+  app.decorate('stowIntents', stowIntents);
+  app.addHook('onClose', async () => stowIntents.drain());
   // The feed reads Orthanc through sockets of its own (see withOwnPool): indexing what modalities
   // send must not wait behind viewers' frames.
   const feedOrthanc = deps.orthanc.withOwnPool(FEED_CONNECTIONS);
@@ -152,6 +157,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     queues,
     log: app.log,
     registry: app.metrics.registry,
+    intents: stowIntents,
   });
   app.decorate('changeFeed', changeFeed);
   app.addHook('onReady', async () => changeFeed.start());

@@ -16,7 +16,10 @@
  *  - every (series, model, version) whose flow completed has exactly one SEG and one SR in
  *    Orthanc (tests/fuzz/lib/ai-faults.ts counts them from the objects themselves).
  * Then the repair command through the gateway (`POST /api/admin/reconcile`) runs, and a second
- * count (`GET /api/admin/drift`) shows 0 drift, with every acknowledged instance indexed and archived.
+ * count (`GET /api/admin/drift`) shows 0 drift, with every acknowledged instance indexed and archived,
+ * and every study this test stored attributed to its facility: an instance the killed gateway had
+ * stored in Orthanc but not indexed is attributed from its STOW intent (index/stow-intents.ts),
+ * not left without a facility (the figures count those attributed after the gateway kill).
  * A summary goes to test-artifacts/fuzz/faults-summary.json.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -24,6 +27,7 @@ import { randomInt } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../scripts/services/ports.js';
 import { createDatabase } from '../../scripts/services/postgres.js';
@@ -74,6 +78,7 @@ let admin = '';
 let doctor = '';
 let queuePrefix = '';
 let redis: Redis | undefined;
+let databaseUrl = '';
 const tmp = () => mkdtempSync(join(stack().dataDir, 'faults-'));
 
 function startGateway(): ChildProcess {
@@ -120,6 +125,48 @@ async function login(username: string, password: string) {
   return ((await res.json()) as { token: string }).token;
 }
 
+/** How the index attributes these studies: those without a facility, and instances by source. */
+async function studyAttribution(studyUids: string[]) {
+  const c = new pg.Client(databaseUrl);
+  await c.connect();
+  try {
+    const studies = await c.query<{ study_uid: string; facility_id: string | null }>(
+      'SELECT study_uid, facility_id FROM studies WHERE study_uid = ANY($1::text[])',
+      [studyUids],
+    );
+    // The AI outputs (SEG, SR) are stored by the workers through Orthanc's REST API: 'rest' by design.
+    const sources = await c.query<{ source: string; ai_output: boolean; n: number }>(
+      `SELECT i.source, se.modality IN ('SEG', 'SR') AS ai_output, count(*)::int AS n
+         FROM instances i JOIN series se ON se.series_uid = i.series_uid
+        WHERE i.study_uid = ANY($1::text[]) GROUP BY 1, 2`,
+      [studyUids],
+    );
+    const bySource: Record<string, number> = {};
+    for (const r of sources.rows) {
+      const k = r.ai_output ? `${r.source} (AI output)` : r.source;
+      bySource[k] = (bySource[k] ?? 0) + r.n;
+    }
+    return {
+      studies: studies.rows.length,
+      studiesWithoutFacility: studies.rows.filter((r) => !r.facility_id).map((r) => r.study_uid),
+      instancesBySource: bySource,
+    };
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * Instances the (restarted) gateway attributed from their STOW intent: its change feed and the
+ * repair, since its start. Also counts an instance the feed reached between Orthanc's answer and
+ * STOW's own index write (same attribution either way).
+ */
+async function attributedFromIntents(): Promise<number | null> {
+  const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${admin}` } });
+  const m = /^radlink_stow_intents_applied_total (\d+)/m.exec(await res.text());
+  return m ? Number(m[1]) : null;
+}
+
 /** SIGKILLs a supervised service and waits for the supervisor to have it ready again. */
 async function killService(name: string): Promise<number> {
   const status = () =>
@@ -143,7 +190,7 @@ beforeAll(async () => {
   port = await freePort();
   base = `http://127.0.0.1:${port}`;
   const prefix = `faults${process.pid}`;
-  const databaseUrl = await createDatabase(stack().postgresUrl);
+  databaseUrl = await createDatabase(stack().postgresUrl);
   gatewayEnvVars = gatewayEnv(stack(), {
     DATABASE_URL: databaseUrl,
     RADLINK_PORT: String(port),
@@ -226,6 +273,8 @@ describe('faults: kill every part while storing, lose nothing acknowledged', () 
     let pending = 0;
     let stop = false;
     const study = makeInstance({ patientName: 'Lâm^Thị Sự Cố' });
+    /** Every study this test stores into (the shared one and each AI series' own). */
+    const testStudies = new Set<string>([study.studyUid]);
 
     // Each loop stores one series, as a modality does: a new series per instance would also start
     // an AI flow per instance (the instances are CT), hundreds of runs the model's rules skip.
@@ -335,6 +384,7 @@ describe('faults: kill every part while storing, lose nothing acknowledged', () 
     const aiLoop = async () => {
       for (let n = 0; n < AI_SERIES && !stop; ) {
         const series = aiSeries(seed0 + n);
+        testStudies.add(series.studyUid);
         const { body, contentType } = buildMultipartRelated(
           series.files.map((f) => ({ contentType: 'application/dicom', body: f })),
           'application/dicom',
@@ -462,6 +512,7 @@ describe('faults: kill every part while storing, lose nothing acknowledged', () 
     }
     const before = await call('GET', '/api/admin/drift', admin);
     expect(before.status).toBe(200);
+    const attributionBefore = await studyAttribution([...testStudies]);
 
     // AI, still before any repair: every run finishes within a bound, nothing stays queued.
     const allRuns = async () => {
@@ -564,6 +615,8 @@ describe('faults: kill every part while storing, lose nothing acknowledged', () 
     const { status, json } = await call('GET', '/api/archive/status', admin);
     expect(status).toBe(200);
     expect(json?.unarchived).toBe(0);
+    const attributionAfter = await studyAttribution([...testStudies]);
+    const attributedAfterGatewayKill = await attributedFromIntents();
 
     mkdirSync(ARTIFACTS, { recursive: true });
     const summary = {
@@ -583,12 +636,23 @@ describe('faults: kill every part while storing, lose nothing acknowledged', () 
       afterRepair: { ...(after.json as Record<string, unknown>), examples: undefined },
       // Instances Orthanc holds that cannot be indexed (e.g. left by the raw-DIMSE fuzz): reported.
       unindexable: (before.json as { unindexable?: number }).unindexable ?? null,
+      // Studies without a facility are visible to system admins only; 'rest' instances (other than
+      // the AI outputs) are ones indexed as uploads straight into Orthanc, which this test never makes.
+      attribution: {
+        beforeRepair: attributionBefore,
+        afterRepair: attributionAfter,
+        attributedAfterGatewayKill,
+      },
       ai,
     };
     writeFileSync(join(ARTIFACTS, 'faults-summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
     console.log('[faults]', JSON.stringify({ ...summary, ai: undefined }));
     // The target: nothing acknowledged is missing from Orthanc, before any repair.
     expect(missingFromOrthanc, 'acknowledged but missing from Orthanc before repair').toEqual([]);
+    // Nothing the killed gateway stored is lost to its facility: every study is attributed, and
+    // no STOW instance is indexed as a bare REST upload (the AI outputs are counted apart).
+    expect(attributionAfter.studiesWithoutFacility, 'studies left without a facility').toEqual([]);
+    expect(attributionAfter.instancesBySource.rest ?? 0, 'STOW instances indexed as REST uploads').toBe(0);
     // AI: the worker was killed mid-inference, and that job was retried to completion.
     expect(killed, 'no inference job was active to kill').toBeDefined();
     expect(ai.killed?.jobStateAfter).toBe('completed');

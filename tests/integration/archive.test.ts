@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jobId } from '../../contracts/jobs.js';
 import { loadWorkersConfig } from '../../workers/src/config.js';
 import { type RunningWorkers, startWorkers } from '../../workers/src/main.js';
 import { bearer, buildTestApp, stack, type TestApp, workersEnv } from '../helpers/app.js';
@@ -106,23 +107,46 @@ describe('archive', () => {
     ).toBe(403);
   });
 
-  it('reports archive-failed at once (no retries) when the instance is gone from Orthanc', async () => {
-    const before = await t.app.inject({
-      method: 'GET',
-      url: '/metrics',
-      headers: bearer(await t.adminToken()),
-    });
+  it('reports archive-failed at once (no retries) when an indexed instance is gone from Orthanc; an instance removed from the index is no failure', async () => {
+    const metrics = async () =>
+      (await t.app.inject({ method: 'GET', url: '/metrics', headers: bearer(await t.adminToken()) })).body;
     const count = (body: string) => Number(/radlink_archive_failures_total (\d+)/.exec(body)?.[1] ?? 0);
+    const before = count(await metrics());
+    const failed = (sop: string) =>
+      waitFor(async () =>
+        (await t.app.queues.archive.getJobState(jobId('archive', sop))) === 'failed' ? true : undefined,
+      );
+    // Removed from the index and Orthanc meanwhile (e.g. a replaced key-object document): its
+    // job fails in the worker, and the gateway does not count it.
+    const gone = `2.25.${Date.now()}`;
     await t.app.queues.enqueueArchive({
       studyUid: '1.2.3',
       seriesUid: '1.2.3.4',
-      sopInstanceUid: `2.25.${Date.now()}`,
+      sopInstanceUid: gone,
       orthancId: '00000000-00000000-00000000-00000000-00000000',
     });
-    await waitFor(async () => {
-      const m = await t.app.inject({ method: 'GET', url: '/metrics', headers: bearer(await t.adminToken()) });
-      return count(m.body) > count(before.body) ? true : undefined;
+    // Indexed, archived, then lost by Orthanc behind the gateway's back: that is a failure.
+    const m = makeInstance({ patientName: 'Phan^Văn Lợi' });
+    expect((await stow(t, tok, [m.bytes])).statusCode).toBe(200);
+    const row = await waitFor(async () => {
+      const [r] = await t.db.query<{ orthanc_id: string; archived_at: string | null }>(
+        'SELECT orthanc_id, archived_at::text FROM instances WHERE sop_instance_uid = $1',
+        [m.sopInstanceUid],
+      );
+      return r?.archived_at ? r : undefined;
     });
+    await failed(gone);
+    (await t.app.orthanc.request('DELETE', `/instances/${row.orthanc_id}`)).body.resume();
+    await t.app.queues.enqueueArchive({
+      studyUid: m.studyUid,
+      seriesUid: m.seriesUid,
+      sopInstanceUid: m.sopInstanceUid,
+      orthancId: row.orthanc_id,
+    });
+    await waitFor(async () => (count(await metrics()) > before ? true : undefined));
+    // One message per failed job, applied in order: only the indexed instance counted.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(count(await metrics())).toBe(before + 1);
   });
 
   it('the workers process starts from its environment and stops cleanly on SIGTERM', async () => {

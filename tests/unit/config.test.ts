@@ -76,6 +76,19 @@ describe('gateway configuration', () => {
     }
   });
 
+  it.each(['1.5', '1e1', '0x10', '30 days', '3,000'])(
+    'refuses %s for a whole-number key instead of truncating it',
+    (value) => {
+      const problems = problemsOf({ ...VALID, RADLINK_WEBHOOK_LOG_DELIVERED_DAYS: value });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^RADLINK_WEBHOOK_LOG_DELIVERED_DAYS=.*whole number/);
+    },
+  );
+
+  it('accepts whole numbers written with a sign or surrounding spaces', () => {
+    expect(loadGatewayConfig({ ...VALID, RADLINK_PORT: ' +8081 ' }).RADLINK_PORT).toBe(8081);
+  });
+
   it('never echoes a secret value that is merely present', () => {
     // The error message quotes bad values, so a secret is quoted only when it is itself invalid.
     const problems = problemsOf({ ...VALID, ORTHANC_PASSWORD: 'topsecret', REDIS_URL: undefined });

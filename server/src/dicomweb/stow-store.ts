@@ -15,10 +15,13 @@
  *    the refusal (0x0124) does not say who owns it.
  *  - An instance Orthanc stored but the index could not record is removed again, so nothing is
  *    half-stored.
+ *  - Before Orthanc sees an instance, its STOW intent is on record (index/stow-intents.ts): if this
+ *    process dies before the index write, the change feed attributes it to the uploader all the same.
  */
 import type { FastifyInstance } from 'fastify';
 import { canAccessStudy } from '../access/study-access.js';
 import type { Principal } from '../identity/principal.js';
+import type { IntentKey } from '../index/stow-intents.js';
 import { AppError } from '../plugins/errors.js';
 import { orthancInstancesOf, storedSha256 } from './orthanc-files.js';
 import type { InstanceOutcome } from './stow-response.js';
@@ -70,6 +73,10 @@ export async function storeInstance(
   });
   const fail = (reason: InstanceOutcome & { status: 'failed' }): InstanceOutcome => reason;
   const { app } = ctx;
+  let intent: IntentKey | null = null;
+  // Set when Orthanc may hold the instance without an index row: the intent then stays, so the
+  // change feed attributes the instance to the uploader when it finds it.
+  let keepIntent = false;
   try {
     if (!(await studyAllowed(ctx, v.studyUid))) {
       return fail({
@@ -99,6 +106,9 @@ export async function storeInstance(
       // 2. Store. An object Orthanc already holds but the index does not (yet) know, e.g. a
       // C-STORE the change feed has not reached, shows up below: as "AlreadyStored" when it has
       // the same Orthanc id (then its bytes decide), or as a second holder of the UID.
+      // The intent first: should this process die between Orthanc's answer and the index write,
+      // the change feed still attributes the instance to the uploader (index/stow-intents.ts).
+      intent = await app.stowIntents.record(ctx.principal, v.sopInstanceUid, sha256, bytes.length);
       const res = await app.orthanc.request('POST', '/instances', {
         body: bytes,
         headers: { 'content-type': 'application/dicom' },
@@ -121,6 +131,7 @@ export async function storeInstance(
           v,
         );
       } catch (err) {
+        keepIntent = true;
         if (created) await removeFromOrthanc(app, answer.ID);
         app.log.error({ err, orthancId: answer.ID }, 'STOW: indexing failed; instance removed from Orthanc');
         return fail({
@@ -133,8 +144,11 @@ export async function storeInstance(
       return stored(!created);
     });
   } catch (err) {
+    keepIntent = true;
     app.log.warn({ err, sopInstanceUid: v.sopInstanceUid }, 'STOW: instance not stored');
     return fail({ status: 'failed', ...ids, reason: FAILURE.PROCESSING_FAILURE, comment: reasonOf(err) });
+  } finally {
+    if (intent && !keepIntent) app.stowIntents.release(intent);
   }
 }
 

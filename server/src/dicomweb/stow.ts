@@ -14,14 +14,21 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { refuseWhenDiskFull } from '../ops/disk-guard.js';
 import { AppError } from '../plugins/errors.js';
 import { baseUrl, instanceUrl } from './base-url.js';
+import { IngestSignal } from './ingest-signal.js';
 import { isSafeUid } from './media-types.js';
 import { MultipartError, parseMultipartContentType, parseMultipartRelatedStream } from './multipart.js';
 import { type InstanceOutcome, stowHttpStatus, stowResponseBody } from './stow-response.js';
 import { type KeyedLocks, type StoreContext, storeInstance } from './stow-store.js';
 import { FAILURE, validatePart10 } from './stow-validate.js';
 
-/** Parts validated and stored concurrently: Orthanc stores in parallel; more only costs memory. */
-const IN_FLIGHT = 4;
+/**
+ * Parts validated and stored concurrently. A part spends most of its time waiting on round trips
+ * (the index, Orthanc's store, its holder lookup), so several in flight keep Orthanc and the
+ * database busy. Parts stay in memory until stored, hence the bound in bytes as well: a request
+ * holds at most IN_FLIGHT_BYTES plus one part (a part larger than that is stored on its own).
+ */
+const IN_FLIGHT_PARTS = 8;
+const IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 
 class RequestTooLarge extends Error {}
 
@@ -50,6 +57,9 @@ export default async function stowRoutes(app: FastifyInstance) {
   // The body reaches the handler as the raw stream; nothing is buffered by Fastify.
   app.addContentTypeParser('multipart/related', (_req, payload, done) => done(null, payload));
   const locks: KeyedLocks = new Map();
+  // Archive copies yield to uploads in progress (ingest-signal.ts).
+  const ingest = new IngestSignal(app.redis, app.config.RADLINK_QUEUE_PREFIX, app.log);
+  app.addHook('onClose', async () => ingest.close());
 
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     if (refuseWhenDiskFull(app, reply)) return reply;
@@ -85,8 +95,25 @@ export default async function stowRoutes(app: FastifyInstance) {
     }
 
     const ctx: StoreContext = { app, principal: request.principal!, locks, studyAccess: new Map() };
+    const ingesting = ingest.begin();
+    try {
+      return await receive(request, reply, ctx, urlStudy, contentType);
+    } finally {
+      ingesting();
+    }
+  };
+
+  const receive = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    ctx: StoreContext,
+    urlStudy: string | undefined,
+    contentType: string,
+  ) => {
+    const cfg = app.config;
     const outcomes: Promise<InstanceOutcome>[] = [];
     const inFlight = new Set<Promise<InstanceOutcome>>();
+    let inFlightBytes = 0;
     let ended: InstanceOutcome | undefined;
     // destroyOnReturn false: stopping early must not destroy the socket the answer goes out on.
     const body = (request.body as import('node:stream').Readable).iterator({
@@ -109,11 +136,16 @@ export default async function stowRoutes(app: FastifyInstance) {
         );
         outcomes.push(p);
         inFlight.add(p);
+        const size = part.body.length;
+        inFlightBytes += size;
         // Both outcomes handled here: a derived `p.finally()` promise would reject unhandled when
         // `p` does, and an unhandled rejection stops the process (found by the STOW fuzz test).
-        const settled = () => inFlight.delete(p);
+        const settled = () => {
+          if (inFlight.delete(p)) inFlightBytes -= size;
+        };
         p.then(settled, settled);
-        if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
+        while (inFlight.size >= IN_FLIGHT_PARTS || (inFlight.size > 0 && inFlightBytes >= IN_FLIGHT_BYTES))
+          await Promise.race(inFlight);
       }
     } catch (err) {
       const tooLarge =

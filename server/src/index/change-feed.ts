@@ -1,8 +1,9 @@
 /**
  * Keeps the study index in step with Orthanc by consuming its change log (`GET /changes`):
  *  - `NewInstance` → index it, attributed to the facility of the AE title that sent it (DIMSE;
- *    Orthanc refuses C-STORE from unknown AE titles, so a DIMSE instance always has one) or to
- *    no facility (REST uploads straight into Orthanc: visible to system admins only);
+ *    Orthanc refuses C-STORE from unknown AE titles, so a DIMSE instance always has one), to the
+ *    uploader's facility when STOW stored it but died before indexing it (its STOW intent,
+ *    stow-intents.ts), or to no facility (REST uploads straight into Orthanc: system admins only);
  *  - `StableSeries` → a thumbnail job;
  *  - `Deleted` → remove from the index. Orthanc 1.10 does not write these to `/changes` (plugins
  *    only), so deletions made in Orthanc are also found by reconciliation when idle (reconcile.ts).
@@ -27,6 +28,7 @@ import type { Queues } from '../queues/queues.js';
 import type { Attribution, Indexer } from './indexer.js';
 import { reconcileDeletedStudies } from './reconcile.js';
 import { isUnindexable, recordUnindexable, unindexableIds } from './rejects.js';
+import type { StowIntents } from './stow-intents.js';
 
 export interface OrthancChange {
   ChangeType: string;
@@ -59,6 +61,8 @@ export interface ChangeFeedOptions {
   concurrency?: number;
   /** How often, when idle, to look for deletions Orthanc does not log (reconcile.ts). */
   reconcileEveryMs?: number;
+  /** STOW intents: attribute REST instances STOW stored but did not index; pruned when idle. */
+  intents?: StowIntents;
 }
 
 const CURSOR_NAME = 'orthanc-changes';
@@ -160,6 +164,8 @@ export class ChangeFeed {
         if (!full && Date.now() - this.lastReconcile > this.reconcileEveryMs) {
           this.lastReconcile = Date.now();
           await this.reconcile();
+          // Caught up: every instance Orthanc received so far has been offered with its intent.
+          await this.o.intents?.prune();
         }
         if (this.failing) this.o.log.info('change feed recovered');
         this.failing = false;
@@ -350,6 +356,11 @@ export class ChangeFeed {
         sourceAet: aet,
         transferSyntaxUid,
       };
+    }
+    // A STOW upload the gateway did not live to index (or not yet): attributed as STOW would.
+    if (origin === 'RestApi' && this.o.intents) {
+      const stow = await this.o.intents.attributionFor(this.o.orthanc, orthancId, transferSyntaxUid);
+      if (stow) return stow;
     }
     // Plugins/Lua output and REST uploads made directly to Orthanc (not through STOW, which indexes
     // with its uploader's facility before the feed sees the instance).

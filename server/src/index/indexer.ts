@@ -8,7 +8,8 @@
  *    re-offered while the instance is not archived, so a lost enqueue heals on the next call).
  *  - Counts are exact under concurrent indexing: rows are inserted with ON CONFLICT DO NOTHING
  *    and counters incremented in place (`n = n + 1` re-reads a concurrently committed row), so
- *    writers of one study only wait for each other on the last statement (see write()).
+ *    writers of one study only wait for each other on the last statement (see write()). An
+ *    instance into a series already indexed takes one statement (writeIntoKnownSeries).
  *  - Study- and patient-level attributes come from the first indexed instance; later instances
  *    only fill what was empty. The owning facility is set once (a study never changes owner here).
  *  - Text is stored in NFC; names also folded (name-folding.ts) and split into words for search.
@@ -189,6 +190,13 @@ export class Indexer {
       throw new AppError('RADLINK_BAD_REQUEST', 'Not an Orthanc instance id.');
     }
     const trusted = known && orthancInstanceIdOf(known) === orthancInstanceId ? known : undefined;
+    // STOW looked the UID up in the index (under its per-UID lock) just before Orthanc stored the
+    // object, so the row is normally absent: write first, and read the existing row only when the
+    // write found one (the change feed indexed the instance meanwhile).
+    if (trusted) {
+      const indexed = await this.insertNew(orthancInstanceId, trusted, attribution);
+      if (indexed.created) return indexed;
+    }
     // Without the caller's identity (the change feed), an instance indexed already (normally by
     // STOW, just before the feed reports it) is recognised by its Orthanc id, without asking
     // Orthanc for its tags.
@@ -223,6 +231,15 @@ export class Indexer {
     }
     // (Always set by now: trusted, or read from Orthanc when no row matched.)
     identity ??= await this.identityFromOrthanc(orthancInstanceId);
+    return this.insertNew(orthancInstanceId, identity, attribution);
+  }
+
+  /** Writes the rows of an instance the index does not hold; `created` false when it held it after all. */
+  private async insertNew(
+    orthancInstanceId: string,
+    identity: KnownIdentity,
+    attribution: Attribution,
+  ): Promise<IndexedInstance> {
     const { patientId: patientIdRaw, dicomJson: ownJson, ...ids } = identity;
     const { studyUid, seriesUid, sopInstanceUid } = ids;
 
@@ -238,15 +255,11 @@ export class Indexer {
       source = metadata[0];
     }
     const ds = normaliseDicomJson(source);
-    const created = await this.db.tx((q) =>
-      this.write(
-        q,
-        ds,
-        ids,
-        { instance: orthancInstanceId, ...orthancIdsOf(patientIdRaw, studyUid, seriesUid) },
-        attribution,
-      ),
-    );
+    const orthancIds = { instance: orthancInstanceId, ...orthancIdsOf(patientIdRaw, studyUid, seriesUid) };
+    // Into a study and series already indexed (every instance of a series but its first): one
+    // statement. Otherwise (or when they vanished meanwhile) the transaction that creates them.
+    let created = await this.writeIntoKnownSeries(ds, ids, orthancIds, attribution);
+    created ??= await this.db.tx((q) => this.write(q, ds, ids, orthancIds, attribution));
     if (created) await this.offerArchive({ ...ids, orthancId: orthancInstanceId });
     if (created) this.onNewInstance?.(ids);
     return { ...ids, created };
@@ -323,6 +336,85 @@ export class Indexer {
     }
   }
 
+  /** The instance row's columns ($1 onwards, in this order), shared by both write paths. */
+  private instanceValues(
+    ds: DicomJson,
+    instanceJson: DicomJson,
+    ids: { studyUid: string; seriesUid: string; sopInstanceUid: string },
+    orthancInstanceId: string,
+    a: Attribution,
+  ): unknown[] {
+    return [
+      ids.sopInstanceUid,
+      ids.seriesUid,
+      ids.studyUid,
+      orthancInstanceId,
+      str(ds, '00080016'),
+      int(ds, '00200013'),
+      a.transferSyntaxUid ?? null,
+      int(ds, '00280008') ?? 1,
+      int(ds, '00280010'),
+      int(ds, '00280011'),
+      a.sizeBytes ?? null,
+      a.sha256 ?? null,
+      a.source,
+      a.sourceAet ?? null,
+      JSON.stringify(instanceJson),
+    ];
+  }
+
+  /**
+   * The instance row and the counters in one statement (an implicit transaction), for an
+   * instance whose study and series rows exist: true when inserted, false when the instance was
+   * indexed already, null when the study or series row is not there (write() then creates them).
+   * Exact under concurrency because both rows are visible to this statement's snapshot: each
+   * `UPDATE ... + 1` waits for a concurrent writer of the same row and re-reads it (READ
+   * COMMITTED). Deadlock-free: the study row is locked first (`known`, which everything else
+   * reads from), then the series row — write()'s order (its UPDATE of studies runs before the
+   * unreferenced series CTE). The order in which sibling CTEs run is otherwise unspecified,
+   * hence the explicit lock.
+   */
+  private async writeIntoKnownSeries(
+    ds: DicomJson,
+    ids: { studyUid: string; seriesUid: string; sopInstanceUid: string },
+    orthanc: { instance: string; series: string; study: string },
+    a: Attribution,
+  ): Promise<boolean | null> {
+    const [r] = await this.db.query<{ known: number; inserted: number }>(
+      `WITH known AS (
+         SELECT 1 FROM studies
+          WHERE study_uid = $3 AND EXISTS (SELECT 1 FROM series WHERE series_uid = $2 AND study_uid = $3)
+            FOR NO KEY UPDATE),
+       ins AS (
+         INSERT INTO instances (sop_instance_uid, series_uid, study_uid, orthanc_id, sop_class_uid, instance_number,
+                                transfer_syntax_uid, number_of_frames, rows, columns, size_bytes, sha256, source,
+                                source_aet, dicom_json)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM known
+         ON CONFLICT (sop_instance_uid) DO NOTHING RETURNING 1),
+       se AS (
+         UPDATE series SET num_instances = num_instances + 1, updated_at = now()
+          WHERE series_uid = $2 AND EXISTS (SELECT 1 FROM ins) RETURNING 1),
+       st AS (
+         UPDATE studies SET
+           num_instances = num_instances + 1,
+           modalities = CASE WHEN $16::text IS NULL OR $16 = ANY (modalities) THEN modalities
+                             ELSE ARRAY(SELECT m FROM unnest(array_append(modalities, $16::text)) AS m ORDER BY m) END,
+           facility_id = COALESCE(facility_id, $17),
+           orthanc_id = COALESCE(orthanc_id, $18),
+           updated_at = now()
+          WHERE study_uid = $3 AND EXISTS (SELECT 1 FROM se) RETURNING 1)
+       SELECT (SELECT count(*) FROM known)::int AS known, (SELECT count(*) FROM st)::int AS inserted`,
+      [
+        ...this.instanceValues(ds, splitByLevel(ds).instance, ids, orthanc.instance, a),
+        str(ds, '00080060'),
+        a.facilityId,
+        orthanc.study,
+      ],
+    );
+    if (!r || r.known === 0) return null;
+    return r.inserted > 0;
+  }
+
   /**
    * One instance's rows in few round trips (the instance path runs for every stored object):
    * the study, series and instance inserts are one statement, the counters another. Row-level
@@ -361,7 +453,7 @@ export class Indexer {
          INSERT INTO instances (sop_instance_uid, series_uid, study_uid, orthanc_id, sop_class_uid, instance_number,
                                 transfer_syntax_uid, number_of_frames, rows, columns, size_bytes, sha256, source,
                                 source_aet, dicom_json)
-         VALUES ($27, $18, $1, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39)
+         VALUES ($27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41)
          ON CONFLICT (sop_instance_uid) DO NOTHING RETURNING 1)
        SELECT (SELECT count(*) FROM st)::int AS study, (SELECT count(*) FROM se)::int AS series,
               (SELECT count(*) FROM ins)::int AS instance`,
@@ -393,20 +485,8 @@ export class Indexer {
         normaliseDate(str(ds, '00080021')),
         normaliseTime(str(ds, '00080031')),
         JSON.stringify(parts.series),
-        // instance ($27..$39)
-        ids.sopInstanceUid,
-        orthanc.instance,
-        str(ds, '00080016'),
-        int(ds, '00200013'),
-        a.transferSyntaxUid ?? null,
-        int(ds, '00280008') ?? 1,
-        int(ds, '00280010'),
-        int(ds, '00280011'),
-        a.sizeBytes ?? null,
-        a.sha256 ?? null,
-        a.source,
-        a.sourceAet ?? null,
-        JSON.stringify(parts.instance),
+        // instance ($27..$41)
+        ...this.instanceValues(ds, parts.instance, ids, orthanc.instance, a),
       ],
     );
     if (!inserted) throw new Error('index insert returned no row');

@@ -124,6 +124,18 @@ export class ResultsConsumer {
     } else if (msg.kind.startsWith('ai-')) {
       await this.o.ai?.apply(msg as Extract<ResultMessage, { kind: `ai-${string}` }>);
     } else if (msg.kind === 'archive-failed') {
+      // An instance removed meanwhile (a replaced key-object document, retention, a refused
+      // duplicate) has nothing left to archive: not a failure anyone should be paged for.
+      const still = await this.o.db.query('SELECT 1 FROM instances WHERE sop_instance_uid = $1', [
+        msg.sopInstanceUid,
+      ]);
+      if (still.length === 0) {
+        this.o.log.info(
+          { sopInstanceUid: msg.sopInstanceUid },
+          'archive skipped: instance removed meanwhile',
+        );
+        return;
+      }
       this.failures.inc();
       this.o.log.error({ sopInstanceUid: msg.sopInstanceUid, reason: msg.reason }, 'archive failed for good');
     }

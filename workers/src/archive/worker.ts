@@ -1,13 +1,15 @@
 /**
- * Starts the archive queue's BullMQ Worker. A job that fails for good (UnrecoverableError, or
+ * Starts the archive queue's BullMQ Worker. Each job first yields to STOW-RS uploads in progress
+ * (yield.ts), then copies (processor.ts). A job that fails for good (UnrecoverableError, or
  * its last attempt) is reported as `archive-failed`, so the gateway can show it and an operator
  * can act; transient failures are only logged while attempts remain.
  */
 import { type Job, type Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pino from 'pino';
-import { type ArchiveJob, QUEUES, type ResultMessage } from '../../../contracts/jobs.js';
+import { type ArchiveJob, ingestBusyKey, QUEUES, type ResultMessage } from '../../../contracts/jobs.js';
 import { type ArchiveDeps, type ArchivedMessage, archiveProcessor, publish } from './processor.js';
+import { yieldToUploads } from './yield.js';
 
 export interface ArchiveWorkerOptions {
   connection: Redis;
@@ -20,7 +22,14 @@ export function startArchiveWorker(
   deps: ArchiveDeps,
   o: ArchiveWorkerOptions,
 ): Worker<ArchiveJob, ArchivedMessage> {
-  const worker = new Worker<ArchiveJob, ArchivedMessage>(QUEUES.archive, archiveProcessor(deps), {
+  const archive = archiveProcessor(deps);
+  const ingestKey = ingestBusyKey(o.prefix);
+  // Uploads in progress first: the copy waits for them to pause, for a bounded time (yield.ts).
+  const processor = async (job: Job<ArchiveJob>): Promise<ArchivedMessage> => {
+    await yieldToUploads(o.connection, ingestKey, job.timestamp);
+    return archive(job);
+  };
+  const worker = new Worker<ArchiveJob, ArchivedMessage>(QUEUES.archive, processor, {
     connection: o.connection,
     prefix: o.prefix,
     concurrency: o.concurrency,
