@@ -29,7 +29,12 @@ import type { RequestRepo, RequestRow } from '../requests-repo.js';
 import { templateById } from '../templates.js';
 import { buildBasicTextSr, type SrSection } from './basic-text-sr.js';
 import { type DeliveryRepo, type DeliveryRow, pdfKeyOf } from './delivery-repo.js';
-import { DerivedUidConflict, storeDerivedInstance, studyAttributesForDerived } from './derived-store.js';
+import {
+  DerivedUidConflict,
+  type IndexedStudyAttributes,
+  storeDerivedInstance,
+  studyAttributesForDerived,
+} from './derived-store.js';
 import { buildEncapsulatedPdf } from './encapsulated-pdf.js';
 import { type PdfInput, renderReportPdf } from './pdf.js';
 import { reportPdfInstanceUid, reportSeriesUid, reportSrInstanceUid, reportSrSeriesUid } from './uids.js';
@@ -63,20 +68,9 @@ export interface DeliveryDeps {
   log: FastifyBaseLogger;
 }
 
-interface StudyRow {
+interface StudyRow extends IndexedStudyAttributes {
   facility_id: string | null;
   orthanc_id: string | null;
-  patient_id: string | null;
-  issuer_of_patient_id: string | null;
-  patient_name: string | null;
-  patient_sex: string | null;
-  patient_birth_date: string | null;
-  study_date: string | null;
-  study_time: string | null;
-  accession_number: string | null;
-  study_id: string | null;
-  study_description: string | null;
-  referring_physician_name: string | null;
   modalities: string[];
 }
 
