@@ -38,6 +38,7 @@ import { loadModel } from '../workers/src/ai/manifest.js';
 import { runModel } from '../workers/src/ai/run-model.js';
 import { SessionCache } from '../workers/src/ai/session-cache.js';
 import { buildVolume } from '../workers/src/ai/volume.js';
+import { api } from './lib/gateway-api.js';
 import { type Proc, startProcess } from './lib/processes.js';
 
 const RUNS = Number(process.env.BENCH_AI_RUNS ?? 3);
@@ -52,20 +53,6 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-
-async function api<T>(base: string, token: string, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
-  return (text ? JSON.parse(text) : null) as T;
-}
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, ms: number, every = 50): Promise<T> {
   const deadline = Date.now() + ms;

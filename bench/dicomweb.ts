@@ -47,6 +47,7 @@ import { foldForSearch } from '../server/src/index/name-folding.js';
 import { startTestStack } from '../tests/helpers/global-setup.js';
 import { serviceEnv } from '../tests/helpers/stack-env.js';
 import { tinyDicom } from '../tests/helpers/tiny-dicom.js';
+import { api as gatewayApi, login, waitHttp } from './lib/gateway-api.js';
 import { type Proc, startProcess } from './lib/processes.js';
 import { MODS, randomName, rng } from './lib/vietnamese-names.js';
 
@@ -99,21 +100,6 @@ const ratio = (a: number, b: number) => r2(a / b);
 // ---------------------------------------------------------------------------------------------
 // Processes: the gateway and the archive worker, as in production
 
-async function waitHttp(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      if (res.status === 200) return;
-    } catch {
-      /* not listening yet */
-    }
-    if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // HTTP clients
 
@@ -124,24 +110,9 @@ interface Target {
   authorization: string;
 }
 
-async function api<T>(base: string, token: string, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (res.status >= 300 && res.status !== 409)
-    throw new Error(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
-  return (text ? JSON.parse(text) : null) as T;
-}
-
-async function login(base: string, username: string, password: string): Promise<string> {
-  return (await api<{ token: string }>(base, '', 'POST', '/api/auth/login', { username, password })).token;
-}
+/** Set-up calls here may find their object created already (409): that is fine. */
+const api = <T>(base: string, token: string, method: string, path: string, body?: unknown) =>
+  gatewayApi<T>(base, token, method, path, body, [409]);
 
 /** Sends every instance in batches, `concurrency` requests at once; returns elapsed seconds. */
 async function stowAll(

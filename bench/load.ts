@@ -48,6 +48,7 @@ import { type Db, openDb } from '../server/src/db/client.js';
 import { buildMultipartRelated } from '../server/src/dicomweb/multipart.js';
 import { startTestStack } from '../tests/helpers/global-setup.js';
 import { serviceEnv } from '../tests/helpers/stack-env.js';
+import { api, login, waitHttp } from './lib/gateway-api.js';
 import { Modality, type SentStudy } from './lib/modality.js';
 import { type Proc, startProcess } from './lib/processes.js';
 import { Sampler } from './lib/sampler.js';
@@ -111,39 +112,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
 // Gateway API helpers
-
-async function waitHttp(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      if (res.status === 200) return;
-    } catch {
-      /* not listening yet */
-    }
-    if (Date.now() > deadline) throw new Error(`${url} not ready after ${timeoutMs} ms`);
-    await sleep(250);
-  }
-}
-
-async function api<T>(base: string, token: string, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
-  return (text ? JSON.parse(text) : null) as T;
-}
-
-async function login(base: string, username: string, password: string): Promise<string> {
-  return (await api<{ token: string }>(base, '', 'POST', '/api/auth/login', { username, password })).token;
-}
 
 /** STOW-RS of one series through the gateway, 20 instances per request, 4 requests at once. */
 async function stowSeries(base: string, token: string, instances: Uint8Array[]): Promise<void> {
