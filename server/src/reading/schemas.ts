@@ -254,15 +254,18 @@ const CopyVerdict = Type.Object({
   sha256: Nullable(Type.String()),
 });
 
+/** A signature's standing, as the staff and the public verification answer it. */
+const VerifyStatus = Type.Union([
+  Type.Literal('valid'),
+  Type.Literal('tampered'),
+  Type.Literal('revoked-since'),
+  Type.Literal('revoked'),
+  Type.Literal('untrusted'),
+]);
+
 export const VerifyResponse = Type.Object({
   reportId: Type.String(),
-  status: Type.Union([
-    Type.Literal('valid'),
-    Type.Literal('tampered'),
-    Type.Literal('revoked-since'),
-    Type.Literal('revoked'),
-    Type.Literal('untrusted'),
-  ]),
+  status: VerifyStatus,
   reason: Type.String(),
   signedAt: Nullable(Iso),
   revokedAt: Nullable(Iso),
@@ -305,13 +308,7 @@ export const TemplateSchema = Type.Object({
 /** What anyone holding a printed report may learn by its QR code: the signature's standing, no patient data. */
 export const PublicVerifyResponse = Type.Object({
   reportId: Type.String(),
-  status: Type.Union([
-    Type.Literal('valid'),
-    Type.Literal('tampered'),
-    Type.Literal('revoked-since'),
-    Type.Literal('revoked'),
-    Type.Literal('untrusted'),
-  ]),
+  status: VerifyStatus,
   reason: Type.String(),
   signedAt: Nullable(Iso),
   revokedAt: Nullable(Iso),
