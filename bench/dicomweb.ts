@@ -62,7 +62,8 @@ const QIDO_RUNS = env('BENCH_QIDO_RUNS', 30);
 /**
  * BENCH_ONLY=stow-frames: the STOW, archive and frame phases only, printed and not written to
  * bench/results (a partial run must not replace the committed figures). For profiling, with
- * BENCH_GATEWAY_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) passed to the gateway.
+ * BENCH_GATEWAY_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) given to the gateway's
+ * Node as command-line flags (Node refuses `--cpu-prof` in NODE_OPTIONS).
  */
 const ONLY_STOW_FRAMES = process.env.BENCH_ONLY === 'stow-frames';
 const GATEWAY_NODE_OPTIONS = process.env.BENCH_GATEWAY_NODE_OPTIONS;
@@ -431,9 +432,9 @@ async function main(): Promise<void> {
           RADLINK_LOG_FILE: join(s.logDir, 'gateway-bench.log'),
           RADLINK_VIEWER_DIR: join(dataDir, 'no-viewer'),
           DATABASE_URL: databaseUrl,
-          ...(GATEWAY_NODE_OPTIONS ? { NODE_OPTIONS: GATEWAY_NODE_OPTIONS } : {}),
         },
         s.logDir,
+        GATEWAY_NODE_OPTIONS ? GATEWAY_NODE_OPTIONS.split(/\s+/).filter(Boolean) : [],
       ),
     );
     procs.push(

@@ -18,9 +18,11 @@ export function startProcess(
   script: string,
   procEnv: Record<string, string>,
   logDir: string,
+  /** Extra Node flags (e.g. `--cpu-prof`, which Node refuses in NODE_OPTIONS). */
+  nodeArgs: string[] = [],
 ): Proc {
   const out = createWriteStream(join(logDir, `${name}.out`));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, script)], {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(REPO_ROOT, script)], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...procEnv },
     stdio: ['ignore', 'pipe', 'pipe'],

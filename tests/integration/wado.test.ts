@@ -159,6 +159,42 @@ describe('WADO-RS frames', () => {
     expect((await get(`${I(ct)}/frames/4`)).statusCode).toBe(404);
   });
 
+  it("answers a single-frame object's frame whole, with a Content-Length and its caching headers, over a socket", async () => {
+    const headers = {
+      ...bearer(tokA),
+      accept: 'multipart/related; type="application/octet-stream"; transfer-syntax=*',
+    };
+    const res = await fetch(`${base}${I(second)}/frames/1`, { headers });
+    expect(res.status).toBe(200);
+    const body = Buffer.from(await res.arrayBuffer());
+    expect(res.headers.get('content-length')).toBe(String(body.length));
+    expect(res.headers.get('cache-control')).toBe('private, max-age=31536000, immutable');
+    const [p] = parseMultipartRelated(body, res.headers.get('content-type')!);
+    expect(p!.body.equals(second.pixels)).toBe(true);
+    expect(p!.headers['content-type']).toBe('application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1');
+    const again = await fetch(`${base}${I(second)}/frames/1`, {
+      headers: { ...headers, 'if-none-match': res.headers.get('etag')! },
+    });
+    expect(again.status).toBe(304);
+  });
+
+  it('streams a single frame larger than the in-memory bound (8 MiB) instead of holding it', async () => {
+    const big = makeInstance({ rows: 2048, columns: 2050, seed: 5 }); // 8,396,800 pixel bytes
+    expect(big.pixels.length).toBeGreaterThan(8 * 1024 * 1024);
+    expect((await stow(t, tokA, [big.bytes])).statusCode).toBe(200);
+    const res = await fetch(`${base}${I(big)}/frames/1`, {
+      headers: {
+        ...bearer(tokA),
+        accept: 'multipart/related; type="application/octet-stream"; transfer-syntax=*',
+      },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-length')).toBeNull();
+    expect(res.headers.get('transfer-encoding')).toBe('chunked');
+    const [p] = parseMultipartRelated(Buffer.from(await res.arrayBuffer()), res.headers.get('content-type')!);
+    expect(p!.body.equals(big.pixels)).toBe(true);
+  });
+
   it('dicomweb-client retrieveInstanceFrames gets the stored frames; retrieveInstance gets the stored file', async () => {
     const client = dicomwebClient(base, tokA);
     const frames = await client.retrieveInstanceFrames({

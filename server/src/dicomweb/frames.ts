@@ -14,10 +14,11 @@ import { dicomParser } from './dicom-parser.js';
 import { boundaryFor, immutableOrNotModified, strongEtag } from './http-cache.js';
 import { AS_STORED, TS, type WadoRepresentation } from './media-types.js';
 import { parseMultipartRelated } from './multipart.js';
+import { locateSingleNativeFrame } from './native-frame.js';
 import { transcodedParts } from './orthanc-dicomweb.js';
 import { openStoredFile } from './orthanc-files.js';
 import { expectedNativePixelBytes } from './stow-validate.js';
-import { negotiateOrThrow, sendMultipart } from './wado.js';
+import { negotiateOrThrow, sendMultipart, sendOnePart } from './wado.js';
 import { forgetSeries, type IndexedInstanceRow, resolveInstance, uidParamsSchema } from './wado-resolve.js';
 
 /** The media type that carries frames of a stored transfer syntax (PS3.18 8.7.3.5.1 / 8.7.4). */
@@ -96,17 +97,46 @@ async function bigEndianFrames(app: FastifyInstance, orthancId: string, frames: 
 }
 
 /**
- * Orthanc's answer for one stored frame, status checked, its body not yet read: the bytes are
- * streamed into the reply as they arrive (a 512² CT frame is half a megabyte; buffering it
- * first would add a copy and a full transfer time to every frame's latency).
+ * Largest single-frame answer read whole before it is sent (sendOnePart: one write with a
+ * Content-Length, no per-chunk stream work). Larger frames (mammography) and multi-frame lists
+ * stream part by part, so memory stays bounded: at most this much per request in flight.
  */
-export async function openRawFrame(
+export const BUFFERED_FRAME_BYTES = 8 * 1024 * 1024;
+
+/** Native syntaxes whose frames are plain byte ranges of the stored file's PixelData value. */
+const CUTTABLE = new Set<string>([TS.IMPLICIT_LE, TS.EXPLICIT_LE, EXPLICIT_BE]);
+
+/** Reads a whole Orthanc body when it is at most `limit` bytes; null (body discarded) otherwise. */
+async function readUpTo(res: OrthancResponse, limit: number): Promise<Buffer[] | null> {
+  const declared = Number(res.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    res.body.destroy();
+    return null;
+  }
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of res.body) {
+    n += (chunk as Buffer).length;
+    if (n > limit) {
+      res.body.destroy();
+      return null;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return chunks;
+}
+
+/**
+ * Orthanc's answer for one stored frame, status checked, its body not yet read: the caller reads
+ * it whole (one frame up to BUFFERED_FRAME_BYTES) or streams it into the reply as it arrives.
+ */
+async function openRawFrame(
   app: FastifyInstance,
   orthancId: string,
   frame: number,
-): Promise<OrthancResponse['body']> {
+): Promise<OrthancResponse> {
   const res = await app.orthanc.request('GET', `/instances/${orthancId}/frames/${frame - 1}/raw`);
-  if (res.statusCode === 200) return res.body;
+  if (res.statusCode === 200) return res;
   res.body.resume();
   if (res.statusCode === 404) throw new AppError('RADLINK_NOT_FOUND', 'No such frame.');
   throw new AppError('RADLINK_UPSTREAM_UNAVAILABLE', `Orthanc answered ${res.statusCode} reading a frame.`);
@@ -146,22 +176,39 @@ export default async function frameRoutes(app: FastifyInstance) {
       const etag = strongEtag('frames', row.orthancId, p.frames, rep.mediaType, rep.transferSyntax);
       if (immutableOrNotModified(request, reply, etag)) return reply;
       const stored = rawServes(rep, row.transferSyntaxUid);
+      let first: OrthancResponse | undefined;
       const actualTs =
         stored && rep.orthancTransferSyntax === AS_STORED ? row.transferSyntaxUid : rep.transferSyntax;
       const mediaType =
         rep.orthancTransferSyntax === AS_STORED ? frameMediaTypeOf(row.transferSyntaxUid) : rep.mediaType;
       const partType = actualTs ? `${mediaType}; transfer-syntax=${actualTs}` : mediaType;
+      const cuttable = stored && CUTTABLE.has(row.transferSyntaxUid ?? '');
+      const notInArchive = (err: unknown) => {
+        // Deleted from Orthanc since the series' rows were cached: read them afresh next time.
+        if (err instanceof AppError && err.statusCode === 404)
+          forgetSeries(request, row.studyUid, row.seriesUid);
+        throw err;
+      };
+      // One frame of a small object: read whole, answered in one write (BUFFERED_FRAME_BYTES).
+      // Everything is read before the reply starts, so a missing frame or a dead Orthanc is a
+      // proper 404/503 rather than a truncated multipart.
+      if (stored && frames.length === 1) {
+        let chunks: Buffer[] | null = null;
+        if (cuttable && row.numberOfFrames === 1) {
+          // The stored file, cut here (native-frame.ts); Orthanc's /raw when it cannot be.
+          const file = await openStoredFile(app.orthanc, row.orthancId).catch(notInArchive);
+          const bytes = await readUpTo(file, BUFFERED_FRAME_BYTES);
+          chunks = bytes && locateSingleNativeFrame(bytes);
+        }
+        if (!chunks && row.transferSyntaxUid !== EXPLICIT_BE) {
+          const res = await openRawFrame(app, row.orthancId, frames[0]!).catch(notInArchive);
+          chunks = await readUpTo(res, BUFFERED_FRAME_BYTES);
+          if (!chunks) first = await openRawFrame(app, row.orthancId, frames[0]!).catch(notInArchive);
+        }
+        if (chunks) return sendOnePart(reply, mediaType, boundaryFor(etag), partType, chunks);
+      }
       const raw = stored && row.transferSyntaxUid !== EXPLICIT_BE;
-      // The first frame is opened before the reply starts, so a missing frame or a dead Orthanc
-      // is a proper 404/503 rather than a truncated multipart.
-      const first = raw
-        ? await openRawFrame(app, row.orthancId, frames[0]!).catch((err: unknown) => {
-            // Deleted from Orthanc since the series' rows were cached: read them afresh next time.
-            if (err instanceof AppError && err.statusCode === 404)
-              forgetSeries(request, row.studyUid, row.seriesUid);
-            throw err;
-          })
-        : undefined;
+      if (raw && !first) first = await openRawFrame(app, row.orthancId, frames[0]!).catch(notInArchive);
       return sendMultipart(request, reply, mediaType, boundaryFor(etag), async (w) => {
         if (stored && row.transferSyntaxUid === EXPLICIT_BE) {
           for (const part of await bigEndianFrames(app, row.orthancId, frames))
@@ -169,9 +216,9 @@ export default async function frameRoutes(app: FastifyInstance) {
           return;
         }
         if (first) {
-          await w.writePart(partType, first);
+          await w.writePart(partType, first.body);
           for (const f of frames.slice(1))
-            await w.writePart(partType, await openRawFrame(app, row.orthancId, f));
+            await w.writePart(partType, (await openRawFrame(app, row.orthancId, f)).body);
           return;
         }
         const parts = await transcodedParts(

@@ -515,6 +515,18 @@ export function buildMultipartRelated(
 }
 
 /**
+ * The framing around the body of a one-part multipart/related answer (delimiter and part headers
+ * before it, close delimiter after it), for a body written as it is, without copying it into a
+ * bigger buffer. The caller's boundary is used as is (see MultipartRelatedWriter on collisions).
+ */
+export function onePartFraming(boundary: string, contentType: string): { head: Buffer; tail: Buffer } {
+  return {
+    head: partHead(boundary, { contentType }, true),
+    tail: Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1'),
+  };
+}
+
+/**
  * Streaming writer: write parts to a Writable (an HTTP response) one at a time, honouring
  * back-pressure. Read `contentType` before the first write to set the response header.
  * Part bodies may be Buffers or async iterables (e.g. an Orthanc response body) and are not

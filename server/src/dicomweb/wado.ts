@@ -8,12 +8,13 @@
  * only. Single instances are immutable (ETag, Cache-Control, 304); studies and series grow, so
  * they are revalidated.
  */
+import type { OutgoingHttpHeaders } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../plugins/errors.js';
 import { boundaryFor, immutableOrNotModified, REVALIDATE, strongEtag } from './http-cache.js';
 import { AS_STORED, negotiateWado, type WadoRepresentation } from './media-types.js';
-import { MultipartRelatedWriter } from './multipart.js';
+import { MultipartRelatedWriter, multipartContentType, onePartFraming } from './multipart.js';
 import { transcodedParts } from './orthanc-dicomweb.js';
 import { openStoredFile } from './orthanc-files.js';
 import {
@@ -55,6 +56,35 @@ export function negotiateOrThrow(
 /** True when the stored bytes already are the representation asked for. */
 export function servesStoredBytes(rep: WadoRepresentation, storedTs: string | null): boolean {
   return rep.orthancTransferSyntax === AS_STORED || (storedTs !== null && rep.transferSyntax === storedTs);
+}
+
+/**
+ * Answers a one-part multipart/related body already in memory (as the chunks it arrived in) with a
+ * Content-Length, in one corked write and without copying the chunks. The reply is hijacked: the
+ * stream machinery of reply.send (a stream per answer, a write per chunk) was most of the
+ * gateway's CPU per frame under 16 concurrent readers. Hooks are unaffected where they matter:
+ * headers set so far (CORS, rate limit, caching) are written from reply.getHeaders(), and
+ * onResponse hooks (audit, metrics) run when the raw response finishes. No cookie is ever set on
+ * these answers, and multipart is never compressed, so the skipped onSend hooks have nothing to do.
+ */
+export function sendOnePart(
+  reply: FastifyReply,
+  type: string,
+  boundary: string,
+  partType: string,
+  body: readonly Buffer[],
+): FastifyReply {
+  const { head, tail } = onePartFraming(boundary, partType);
+  const length = head.length + body.reduce((n, c) => n + c.length, 0) + tail.length;
+  void reply.header('content-type', multipartContentType(type, boundary)).header('content-length', length);
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+  res.cork();
+  res.write(head);
+  for (const chunk of body) res.write(chunk);
+  res.end(tail);
+  return reply;
 }
 
 /**
