@@ -148,7 +148,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // The feed reads Orthanc through sockets of its own (see withOwnPool): indexing what modalities
   // send must not wait behind viewers' frames.
   const feedOrthanc = deps.orthanc.withOwnPool(FEED_CONNECTIONS);
-  const feedIndexer = new Indexer(db, feedOrthanc, queues, app.log);
+  const feedIndexer = indexer.withOrthanc(feedOrthanc);
   const changeFeed = new ChangeFeed({
     db,
     orthanc: feedOrthanc,

@@ -273,6 +273,30 @@ describe('change feed', () => {
 });
 
 describe('indexer', () => {
+  it('does not read again what STOW just indexed and queued, unless its row is gone', async () => {
+    // The feed is paused so that both instances are indexed (as STOW does) before it sees them.
+    await t.app.changeFeed.stop();
+    const skippedBefore = (await t.app.changeFeed.alreadyIndexed.get()).values[0]?.value ?? 0;
+    const kept = tinyDicom({ patientName: 'Lê^Đã Lưu' });
+    const undone = tinyDicom({ patientName: 'Lê^Hoàn Tác' });
+    for (const f of [kept, undone]) {
+      const id = await postToOrthanc(f.bytes);
+      const r = await t.app.indexer.indexOrthancInstance(id, { facilityId: FACILITY, source: 'stow' });
+      expect(r.created).toBe(true);
+    }
+    // An index write undone after its archive copy was queued: the feed must index it afresh.
+    await t.db.query('DELETE FROM instances WHERE sop_instance_uid = $1', [undone.sopInstanceUid]);
+    t.app.changeFeed.start();
+    await feedCaughtUp(t);
+    const skipped = (await t.app.changeFeed.alreadyIndexed.get()).values[0]?.value ?? 0;
+    expect(skipped - skippedBefore).toBe(1);
+    expect(await instanceRow(t, kept.sopInstanceUid)).toMatchObject({
+      source: 'stow',
+      facility_id: FACILITY,
+    });
+    expect(await instanceRow(t, undone.sopInstanceUid)).toMatchObject({ source: 'rest' });
+  });
+
   it('is idempotent: indexing the same instance again writes nothing', async () => {
     const f = tinyDicom({ patientName: 'Hồ^Lặp Lại' });
     const id = await postToOrthanc(f.bytes);

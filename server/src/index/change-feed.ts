@@ -19,7 +19,7 @@
  *  - Orthanc wiped and restarted (its sequence is behind our cursor) → the cursor restarts at 0.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import { Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Db, Queryable } from '../db/client.js';
 import type { FacilityRepo } from '../identity/facilities.js';
 import { AppError } from '../plugins/errors.js';
@@ -108,6 +108,7 @@ export class ChangeFeed {
   readonly lag: Histogram;
   readonly lastLag: Gauge;
   readonly cursorGauge: Gauge;
+  readonly alreadyIndexed: Counter;
 
   constructor(private readonly o: ChangeFeedOptions) {
     this.idleMs = o.idleMs ?? 500;
@@ -124,6 +125,11 @@ export class ChangeFeed {
     this.lastLag = new Gauge({
       name: 'radlink_index_last_lag_seconds',
       help: 'Lag of the most recently indexed change-feed instance',
+      registers: [o.registry],
+    });
+    this.alreadyIndexed = new Counter({
+      name: 'radlink_index_feed_already_indexed_total',
+      help: 'NewInstance changes the feed found already indexed, with their archive copy queued, by STOW in this process (nothing read from Orthanc)',
       registers: [o.registry],
     });
     this.cursorGauge = new Gauge({
@@ -326,6 +332,18 @@ export class ChangeFeed {
   private async newInstance(c: OrthancChange): Promise<void> {
     this.rejected ??= await unindexableIds(this.o.db);
     if (this.rejected.has(c.ID)) return;
+    // STOW stored, indexed and queued the archive copy of this instance moments ago (the feed
+    // normally reports it just after): the row is all the feed would produce, so reading the
+    // instance's metadata (and, for a live STOW intent, its whole file) from Orthanc again and
+    // queuing its copy a second time are skipped. The row is checked, not assumed: an index
+    // write undone since (a failed STOW, a deletion) falls through to the full path.
+    if (
+      this.o.indexer.takeArchiveQueued(c.ID) &&
+      (await this.o.db.query('SELECT 1 FROM instances WHERE orthanc_id = $1', [c.ID])).length > 0
+    ) {
+      this.alreadyIndexed.inc();
+      return;
+    }
     const attribution = await this.attributionOf(c.ID);
     const res = await this.o.indexer.indexOrthancInstance(c.ID, attribution);
     if (res.created) {
