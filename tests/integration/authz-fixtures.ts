@@ -45,7 +45,9 @@ export type ActorKey =
   | 'doc'
   | 'districtAdmin'
   | 'communeDoc'
-  | 'otherRad';
+  | 'otherRad'
+  /** A second radiologist of the provincial facility, made in the signing phase only (not in ACTOR_ORDER). */
+  | 'otherRadColleague';
 
 export interface Actor {
   key: ActorKey;

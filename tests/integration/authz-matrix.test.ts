@@ -1651,6 +1651,55 @@ describe('authorization matrix', () => {
     });
     for (const a of actorsNow().filter((x) => x.key !== 'otherRad'))
       await probeCell(phase, a, 'R_X', 'report.sign', signExpected(a, 'R_X', false), sign(SIGN_PIN));
+    // A radiologist of the reading facility who does not hold the claim, enrolled to sign (so only
+    // the claim decides): reads the draft as the reading side does, may neither save nor sign it.
+    const colleagueName = `az.colleague.${w.sfx}`;
+    const colleagueUser = await t.app.inject({
+      method: 'POST',
+      url: '/api/users',
+      headers: bearer(await t.adminToken()),
+      payload: {
+        username: colleagueName,
+        displayName: 'BS. Trần Văn Đồng Nghiệp',
+        role: 'radiologist',
+        facilityId: w.facilityIds.provincial,
+        password: 'authz-matrix colleague 1',
+      },
+    });
+    expect(colleagueUser.statusCode, colleagueUser.body).toBe(201);
+    const colleague: Actor = {
+      key: 'otherRadColleague',
+      role: 'radiologist',
+      facility: 'provincial',
+      token: await t.login(colleagueName, 'authz-matrix colleague 1'),
+      userId: (JSON.parse(colleagueUser.body) as { id: string }).id,
+    };
+    await probeCell(phase, colleague, '-', 'signing.enrol', 'allow', {
+      method: 'POST',
+      url: '/api/signing/enrol',
+      payload: { pin: SIGN_PIN },
+    });
+    await probeCell(
+      phase,
+      colleague,
+      'R_X',
+      'report.view (draft)',
+      reportExpected(colleague, 'R_X', false),
+      get(`/api/reports/${rxReport}`),
+    );
+    await probeCell(phase, colleague, 'R_X', 'report.save', saveExpected(colleague, 'R_X', false), {
+      method: 'PUT',
+      url: `/api/requests/${rx.id}/report`,
+      payload: draft,
+    });
+    await probeCell(
+      phase,
+      colleague,
+      'R_X',
+      'report.sign',
+      signExpected(colleague, 'R_X', false),
+      sign(SIGN_PIN),
+    );
     const holderSigns = signExpected(otherRad, 'R_X', false);
     await probeCell(
       phase,
