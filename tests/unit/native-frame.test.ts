@@ -1,14 +1,14 @@
 /**
- * Locating the frame of a single-frame native object in its stored bytes as they arrive in socket
- * chunks (server/src/dicomweb/native-frame.ts): the answer equals the pixel bytes for every way
+ * Locating frames of a native object in its stored bytes as they arrive in socket chunks
+ * (server/src/dicomweb/native-frame.ts): each answer equals the frame's pixel bytes for every way
  * the file can be cut into chunks, shares memory with the chunks (no copy), leaves out the pad
- * byte of an odd-length value, and is null (the caller then asks Orthanc's /raw) for anything it
- * cannot locate safely.
+ * byte of an odd-length value, and is null (the caller then asks Orthanc's /raw, or answers 404)
+ * for anything it cannot locate safely.
  */
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { dicomParser } from '../../server/src/dicomweb/dicom-parser.js';
-import { locateSingleNativeFrame, sliceChunks } from '../../server/src/dicomweb/native-frame.js';
+import { locateNativeFrames, sliceChunks } from '../../server/src/dicomweb/native-frame.js';
 import { makeInstance, newUid } from '../helpers/dicom.js';
 
 const dcmjs = createRequire(import.meta.url)('dcmjs');
@@ -56,7 +56,7 @@ function eightBitOddLength(): { bytes: Buffer; pixels: Buffer } {
   return { bytes: Buffer.from(dict.write()), pixels };
 }
 
-describe('locateSingleNativeFrame', () => {
+describe('locateNativeFrames', () => {
   for (const [name, ts] of [
     ['Explicit VR Little Endian', '1.2.840.10008.1.2.1'],
     ['Implicit VR Little Endian', '1.2.840.10008.1.2'],
@@ -66,7 +66,7 @@ describe('locateSingleNativeFrame', () => {
       const m = makeInstance({ rows: 24, columns: 32, transferSyntaxUid: ts });
       for (const sizes of CUTS) {
         const chunks = chunked(m.bytes, sizes);
-        const frame = locateSingleNativeFrame(chunks);
+        const frame = locateNativeFrames(chunks, [1])?.[0] ?? null;
         expect(frame, `${sizes}`).not.toBeNull();
         expect(Buffer.concat(frame!).equals(m.pixels), `${sizes}`).toBe(true);
         for (const part of frame!) expect(chunks.some((c) => c.buffer === part.buffer)).toBe(true);
@@ -77,21 +77,34 @@ describe('locateSingleNativeFrame', () => {
   it('leaves out the pad byte of an odd-length value', () => {
     const { bytes, pixels } = eightBitOddLength();
     expect(dicomParser.parseDicom(bytes).elements.x7fe00010!.length).toBe(10);
-    const frame = locateSingleNativeFrame(chunked(bytes, [5]));
+    const frame = locateNativeFrames(chunked(bytes, [5]), [1])?.[0] ?? null;
     expect(Buffer.concat(frame!).equals(pixels)).toBe(true);
   });
 
-  it('is null for what it cannot locate safely: several frames, too few pixels, a cut header, nothing', () => {
-    expect(locateSingleNativeFrame([makeInstance({ frames: 3 }).bytes])).toBeNull();
+  it('finds the asked frames of a multi-frame object, in the order asked', () => {
+    const m = makeInstance({ rows: 24, columns: 32, frames: 3 });
+    const size = 24 * 32 * 2;
+    const frames = locateNativeFrames(chunked(m.bytes, [1000]), [3, 1, 2]);
+    expect(frames!.map((f) => Buffer.concat(f))).toEqual([
+      m.pixels.subarray(2 * size, 3 * size),
+      m.pixels.subarray(0, size),
+      m.pixels.subarray(size, 2 * size),
+    ]);
+  });
+
+  it('is null for what it cannot locate safely: a frame not there, too few pixels, a cut header, nothing', () => {
+    const three = makeInstance({ frames: 3 }).bytes;
+    expect(locateNativeFrames([three], [4])).toBeNull();
+    expect(locateNativeFrames([three], [0])).toBeNull();
     expect(
-      locateSingleNativeFrame([makeInstance({ rows: 24, columns: 32, pixelBytes: 100 }).bytes]),
+      locateNativeFrames([makeInstance({ rows: 24, columns: 32, pixelBytes: 100 }).bytes], [1]),
     ).toBeNull();
     const m = makeInstance({ rows: 24, columns: 32 });
-    expect(locateSingleNativeFrame([m.bytes.subarray(0, 300)])).toBeNull();
+    expect(locateNativeFrames([m.bytes.subarray(0, 300)], [1])).toBeNull();
     // The file ends inside the pixel value: the frame is not all there.
-    expect(locateSingleNativeFrame([m.bytes.subarray(0, m.bytes.length - 10)])).toBeNull();
-    expect(locateSingleNativeFrame([Buffer.from('not a DICOM file at all, just text')])).toBeNull();
-    expect(locateSingleNativeFrame([])).toBeNull();
+    expect(locateNativeFrames([m.bytes.subarray(0, m.bytes.length - 10)], [1])).toBeNull();
+    expect(locateNativeFrames([Buffer.from('not a DICOM file at all, just text')], [1])).toBeNull();
+    expect(locateNativeFrames([], [1])).toBeNull();
   });
 });
 

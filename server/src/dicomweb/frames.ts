@@ -10,14 +10,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../plugins/errors.js';
 import type { OrthancResponse } from '../plugins/orthanc.js';
-import { dicomParser } from './dicom-parser.js';
 import { boundaryFor, immutableOrNotModified, strongEtag } from './http-cache.js';
 import { AS_STORED, TS, type WadoRepresentation } from './media-types.js';
 import { parseMultipartRelated } from './multipart.js';
-import { locateSingleNativeFrame } from './native-frame.js';
+import { locateNativeFrames } from './native-frame.js';
 import { transcodedParts } from './orthanc-dicomweb.js';
 import { openStoredFile } from './orthanc-files.js';
-import { expectedNativePixelBytes } from './stow-validate.js';
 import { negotiateOrThrow, sendMultipart, sendOnePart } from './wado.js';
 import { forgetSeries, type IndexedInstanceRow, resolveInstance, uidParamsSchema } from './wado-resolve.js';
 
@@ -68,32 +66,21 @@ export function parseFrameList(text: string, numberOfFrames: number): number[] {
 const EXPLICIT_BE = '1.2.840.10008.1.2.2';
 
 /**
- * Frames of a stored Explicit VR Big Endian object, cut from the stored file: Orthanc's `/raw`
- * hands back its decoded (little-endian) pixels there, which are not the stored bytes.
+ * Frames of a stored Explicit VR Big Endian object, cut from the stored file (native-frame.ts):
+ * Orthanc's `/raw` hands back its decoded (little-endian) pixels there, which are not the stored
+ * bytes.
  */
-async function bigEndianFrames(app: FastifyInstance, orthancId: string, frames: number[]): Promise<Buffer[]> {
+async function bigEndianFrames(
+  app: FastifyInstance,
+  orthancId: string,
+  frames: number[],
+): Promise<Buffer[][]> {
   const res = await openStoredFile(app.orthanc, orthancId);
-  const bytes = Buffer.from(await res.body.arrayBuffer());
-  const ds = dicomParser.parseDicom(bytes);
-  const el = ds.elements['x7fe00010'];
-  const rows = ds.uint16('x00280010');
-  const columns = ds.uint16('x00280011');
-  const bits = ds.uint16('x00280100');
-  if (!el || !rows || !columns || !bits)
-    throw new AppError('RADLINK_NOT_FOUND', 'The object has no pixel data.');
-  const size = expectedNativePixelBytes({
-    rows,
-    columns,
-    samplesPerPixel: ds.uint16('x00280002') ?? 1,
-    bitsAllocated: bits,
-    frames: 1,
-    photometric: ds.string('x00280004') ?? '',
-  });
-  return frames.map((f) => {
-    const start = el.dataOffset + (f - 1) * size;
-    if (start + size > el.dataOffset + el.length) throw new AppError('RADLINK_NOT_FOUND', 'No such frame.');
-    return bytes.subarray(start, start + size);
-  });
+  const chunks: Buffer[] = [];
+  for await (const chunk of res.body) chunks.push(chunk as Buffer);
+  const located = locateNativeFrames(chunks, frames);
+  if (!located) throw new AppError('RADLINK_NOT_FOUND', 'No such frame.');
+  return located;
 }
 
 /**
@@ -101,7 +88,7 @@ async function bigEndianFrames(app: FastifyInstance, orthancId: string, frames: 
  * Content-Length, no per-chunk stream work). Larger frames (mammography) and multi-frame lists
  * stream part by part, so memory stays bounded: at most this much per request in flight.
  */
-export const BUFFERED_FRAME_BYTES = 8 * 1024 * 1024;
+const BUFFERED_FRAME_BYTES = 8 * 1024 * 1024;
 
 /** Native syntaxes whose frames are plain byte ranges of the stored file's PixelData value. */
 const CUTTABLE = new Set<string>([TS.IMPLICIT_LE, TS.EXPLICIT_LE, EXPLICIT_BE]);
@@ -198,12 +185,16 @@ export default async function frameRoutes(app: FastifyInstance) {
           // The stored file, cut here (native-frame.ts); Orthanc's /raw when it cannot be.
           const file = await openStoredFile(app.orthanc, row.orthancId).catch(notInArchive);
           const bytes = await readUpTo(file, BUFFERED_FRAME_BYTES);
-          chunks = bytes && locateSingleNativeFrame(bytes);
+          chunks = (bytes && locateNativeFrames(bytes, [1])?.[0]) ?? null;
         }
         if (!chunks && row.transferSyntaxUid !== EXPLICIT_BE) {
           const res = await openRawFrame(app, row.orthancId, frames[0]!).catch(notInArchive);
-          chunks = await readUpTo(res, BUFFERED_FRAME_BYTES);
-          if (!chunks) first = await openRawFrame(app, row.orthancId, frames[0]!).catch(notInArchive);
+          // A frame Orthanc declares too large to hold streams from this same answer.
+          if (Number(res.headers['content-length']) > BUFFERED_FRAME_BYTES) first = res;
+          else {
+            chunks = await readUpTo(res, BUFFERED_FRAME_BYTES);
+            if (!chunks) first = await openRawFrame(app, row.orthancId, frames[0]!).catch(notInArchive);
+          }
         }
         if (chunks) return sendOnePart(reply, mediaType, boundaryFor(etag), partType, chunks);
       }
@@ -212,7 +203,7 @@ export default async function frameRoutes(app: FastifyInstance) {
       return sendMultipart(request, reply, mediaType, boundaryFor(etag), async (w) => {
         if (stored && row.transferSyntaxUid === EXPLICIT_BE) {
           for (const part of await bigEndianFrames(app, row.orthancId, frames))
-            await w.writePart(partType, part);
+            await w.writePart(partType, Buffer.concat(part));
           return;
         }
         if (first) {
