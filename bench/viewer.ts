@@ -131,6 +131,18 @@ async function login(base: string, username: string, password: string): Promise<
   return ((await res.json()) as { token: string }).token;
 }
 
+/**
+ * Launches never overlap: a browser's processes are found as the Chromium children of this process
+ * that appeared during its launch (launchBrowser), so two launches at once would each count both
+ * browsers' memory. Concurrent runs (THROTTLED_PARALLEL) launch in turn, then load side by side.
+ */
+let launching: Promise<unknown> = Promise.resolve();
+function launchOneAtATime(): Promise<LaunchedBrowser> {
+  const next = launching.then(() => launchBrowser());
+  launching = next.catch(() => {});
+  return next;
+}
+
 /** One cold run: fresh browser, log in, navigate, measure until all frames or the cap. */
 async function runOnce(
   viewer: ViewerName,
@@ -140,7 +152,7 @@ async function runOnce(
   throttle: Throttle | null,
   capMs: number,
 ): Promise<RunResult> {
-  const browser: LaunchedBrowser = await launchBrowser();
+  const browser: LaunchedBrowser = await launchOneAtATime();
   try {
     const bt = await browser.newTest(`bench viewer ${viewer}`, VIEWPORT);
     await loginInBrowser(bt, origin, USER, PASSWORD);
