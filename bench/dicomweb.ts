@@ -16,6 +16,10 @@
  *    each read a study nobody has read yet (two studies of identical shape, one per target: a study
  *    sent to Orthanc directly cannot be sent through the gateway again without being a no-op).
  *    The OS page cache is warm for both alike (the files were just written).
+ *  - Warm processes: before anything is timed, each target stores (STOW) and reads (every frame)
+ *    a warm-up study of its own (BENCH_WARMUP_SLICES, 60), so that a long-running process is
+ *    measured, not the first seconds of one (the gateway's JIT compiler and connection pools,
+ *    Orthanc's and PostgreSQL's first statements). The measured studies stay unread.
  *  - STOW: the same batches (BENCH_STOW_BATCH instances per request, BENCH_STOW_CONCURRENCY at
  *    once) of 512×512 synthetic CT. Archive lag: received → verified S3 copy, per instance, from
  *    the index (the values the `radlink_archive_lag_seconds` histogram observes), once the
@@ -30,7 +34,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -49,6 +53,7 @@ import { serviceEnv } from '../tests/helpers/stack-env.js';
 import { tinyDicom } from '../tests/helpers/tiny-dicom.js';
 import { api as gatewayApi, login, waitHttp } from './lib/gateway-api.js';
 import { type Proc, startProcess } from './lib/processes.js';
+import { cpuDelta, treeCpuSeconds } from './lib/sampler.js';
 import { MODS, randomName, rng } from './lib/vietnamese-names.js';
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
@@ -56,6 +61,7 @@ const CT_SLICES = env('BENCH_CT_SLICES', 240);
 const STOW_BATCH = env('BENCH_STOW_BATCH', 20);
 const STOW_CONCURRENCY = env('BENCH_STOW_CONCURRENCY', 4);
 const READERS = env('BENCH_READERS', 16);
+const WARMUP_SLICES = env('BENCH_WARMUP_SLICES', 60);
 const QIDO_STUDIES = env('BENCH_QIDO_STUDIES', 10_000);
 const QIDO_BIG = env('BENCH_QIDO_BIG', 100_000);
 const QIDO_RUNS = env('BENCH_QIDO_RUNS', 30);
@@ -452,6 +458,28 @@ async function main(): Promise<void> {
     );
     await waitHttp(`${base}/readyz`, 90_000);
     db = await openDb({ databaseUrl });
+    // CPU seconds of every process of the stack (each with its children: PostgreSQL's backends),
+    // taken around each phase: where the time goes does not depend on the machine's other load
+    // the way throughput does.
+    const servicePid = (name: string) => {
+      try {
+        const board = JSON.parse(readFileSync(s.statusFile, 'utf8')) as {
+          services: Record<string, { pid?: number | null }>;
+        };
+        return board.services[name]?.pid ?? null;
+      } catch {
+        return null;
+      }
+    };
+    const cpuNow = () =>
+      treeCpuSeconds({
+        gateway: procs[0]!.child.pid,
+        workers: procs[1]!.child.pid,
+        orthanc: servicePid('orthanc'),
+        postgres: servicePid('postgres'),
+        redis: servicePid('redis'),
+        s3: servicePid('s3'),
+      });
     console.log(`[bench] stack and gateway ready: ${base} (index on PostgreSQL)`);
 
     // Organisation: facilities, one radiologist each (uploads and the non-admin scope).
@@ -501,29 +529,55 @@ async function main(): Promise<void> {
     const studyOrthanc = generateStudy({ seed: 7001, ...shape });
     const studyGateway = generateStudy({ seed: 7002, ...shape });
     const mb = studyGateway.series[0]!.instances.reduce((n, b) => n + b.byteLength, 0) / 1e6;
+    if (WARMUP_SLICES > 0) {
+      console.log(`[bench] warm-up: ${WARMUP_SLICES} slices stored and read by each target …`);
+      const warm = { ...shape, slices: WARMUP_SLICES };
+      const warmOrthanc = generateStudy({ seed: 7003, ...warm });
+      const warmGateway = generateStudy({ seed: 7004, ...warm });
+      await stowAll(orthanc, warmOrthanc.series[0]!.instances, STOW_BATCH, STOW_CONCURRENCY);
+      await stowAll(gateway, warmGateway.series[0]!.instances, STOW_BATCH, STOW_CONCURRENCY);
+      await waitQuiet(db, base, admin, warmOrthanc.study.studyUid, WARMUP_SLICES);
+      await waitQuiet(db, base, admin, warmGateway.study.studyUid, WARMUP_SLICES);
+      await readFrames(orthanc, warmOrthanc, READERS);
+      await readFrames(gateway, warmGateway, READERS);
+    }
+    const cpuStowOrthanc0 = cpuNow();
     const stowOrthancS = await stowAll(
       orthanc,
       studyOrthanc.series[0]!.instances,
       STOW_BATCH,
       STOW_CONCURRENCY,
     );
+    const cpuStowOrthanc = cpuDelta(cpuStowOrthanc0, cpuNow());
     // Orthanc's change feed now indexes and archives what was sent to it directly; let that
     // finish first, or the gateway's STOW would be timed while competing with it for the CPU.
     await waitQuiet(db, base, admin, studyOrthanc.study.studyUid, CT_SLICES);
+    const cpuStowGateway0 = cpuNow();
     const stowGatewayS = await stowAll(
       gateway,
       studyGateway.series[0]!.instances,
       STOW_BATCH,
       STOW_CONCURRENCY,
     );
+    const cpuStowGateway = cpuDelta(cpuStowGateway0, cpuNow());
     const stowAt = Date.now();
     const stow = {
       instances: CT_SLICES,
       megabytes: r2(mb),
+      warmupInstances: WARMUP_SLICES,
       batch: STOW_BATCH,
       concurrency: STOW_CONCURRENCY,
-      orthanc: { seconds: r2(stowOrthancS), instancesPerSecond: r2(CT_SLICES / stowOrthancS) },
-      gateway: { seconds: r2(stowGatewayS), instancesPerSecond: r2(CT_SLICES / stowGatewayS) },
+      orthanc: {
+        seconds: r2(stowOrthancS),
+        instancesPerSecond: r2(CT_SLICES / stowOrthancS),
+        cpuSeconds: cpuStowOrthanc,
+      },
+      gateway: {
+        seconds: r2(stowGatewayS),
+        instancesPerSecond: r2(CT_SLICES / stowGatewayS),
+        cpuSeconds: cpuStowGateway,
+        gatewayCpuMsPerInstance: r2((cpuStowGateway.gateway! * 1000) / CT_SLICES),
+      },
       ratio: ratio(stowOrthancS, stowGatewayS),
       target: `>= ${TARGETS.stowRatio}`,
       pass: stowOrthancS / stowGatewayS >= TARGETS.stowRatio,
@@ -561,13 +615,16 @@ async function main(): Promise<void> {
     };
 
     // ---- WADO-RS frames ------------------------------------------------------------------
+    const cpuFrames0 = cpuNow();
     const framesOrthanc = await readFrames(orthanc, studyOrthanc, READERS);
+    const cpuFrames1 = cpuNow();
     const framesGateway = await readFrames(gateway, studyGateway, READERS);
+    const cpuFrames2 = cpuNow();
     const frames = {
       readers: READERS,
       accept: FRAME_ACCEPT,
-      orthanc: framesOrthanc,
-      gateway: framesGateway,
+      orthanc: { ...framesOrthanc, cpuSeconds: cpuDelta(cpuFrames0, cpuFrames1) },
+      gateway: { ...framesGateway, cpuSeconds: cpuDelta(cpuFrames1, cpuFrames2) },
       throughputRatio: ratio(framesGateway.framesPerSecond, framesOrthanc.framesPerSecond),
       p50Ratio: ratio(framesGateway.p50Ms, framesOrthanc.p50Ms),
       p99Ratio: ratio(framesGateway.p99Ms, framesOrthanc.p99Ms),
@@ -579,7 +636,7 @@ async function main(): Promise<void> {
 
     // Printed as soon as measured: the QIDO phases below take long on a loaded machine.
     console.log(
-      `[bench] STOW ${stow.gateway.instancesPerSecond} vs ${stow.orthanc.instancesPerSecond} inst/s (ratio ${stow.ratio}); frames ${framesGateway.framesPerSecond} vs ${framesOrthanc.framesPerSecond} fps (ratio ${frames.throughputRatio}), p50 ${framesGateway.p50Ms} vs ${framesOrthanc.p50Ms} ms, p99 ${framesGateway.p99Ms} vs ${framesOrthanc.p99Ms} ms (ratio ${frames.p99Ratio}); archive lag p99 ${archive.p99Seconds} s; load ${loadBefore.join(' ')} -> ${loadavg().map(r2).join(' ')}`,
+      `[bench] STOW ${stow.gateway.instancesPerSecond} vs ${stow.orthanc.instancesPerSecond} inst/s (ratio ${stow.ratio}); frames ${framesGateway.framesPerSecond} vs ${framesOrthanc.framesPerSecond} fps (ratio ${frames.throughputRatio}), p50 ${framesGateway.p50Ms} vs ${framesOrthanc.p50Ms} ms, p99 ${framesGateway.p99Ms} vs ${framesOrthanc.p99Ms} ms (ratio ${frames.p99Ratio}); archive lag p99 ${archive.p99Seconds} s; CPU s during STOW: orthanc-direct ${JSON.stringify(cpuStowOrthanc)}, gateway ${JSON.stringify(cpuStowGateway)}; load ${loadBefore.join(' ')} -> ${loadavg().map(r2).join(' ')}`,
     );
 
     if (ONLY_STOW_FRAMES) return;

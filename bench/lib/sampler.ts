@@ -6,7 +6,7 @@
  * The machine is shared: the load average says how much of it the run really had.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { r2 } from './stats.js';
 
@@ -40,6 +40,49 @@ export function cpuSeconds(pid: number): number | null {
   } catch {
     return null;
   }
+}
+
+/** Parent pid of every process now running (from /proc). */
+function parentPids(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      out.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
+}
+
+/**
+ * CPU seconds used so far by each named process and all its descendants (PostgreSQL's
+ * backends are children of the postmaster). Descendants that exited are not counted, so take
+ * the difference of two snapshots around a phase whose processes live through it.
+ */
+export function treeCpuSeconds(roots: Record<string, number | null | undefined>): Record<string, number> {
+  const parents = parentPids();
+  const children = new Map<number, number[]>();
+  for (const [pid, ppid] of parents) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+  const out: Record<string, number> = {};
+  for (const [name, root] of Object.entries(roots)) {
+    let sum = 0;
+    const todo = root ? [root] : [];
+    while (todo.length > 0) {
+      const pid = todo.pop()!;
+      sum += cpuSeconds(pid) ?? 0;
+      todo.push(...(children.get(pid) ?? []));
+    }
+    out[name] = sum;
+  }
+  return out;
+}
+
+/** The CPU seconds each process tree used between two `treeCpuSeconds` snapshots. */
+export function cpuDelta(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.keys(b).map((k) => [k, r2(b[k]! - (a[k] ?? 0))]));
 }
 
 interface Sample {

@@ -219,6 +219,39 @@ describe('parseMultipartRelated', () => {
     expect(parts[0]!.body.length).toBe(10);
   });
 
+  it('agrees with the whole-body parse for every chunk size, near-delimiters straddling chunk edges', async () => {
+    // Bodies full of delimiter prefixes, a delimiter followed by neither `--` nor CRLF, and
+    // transport padding: every chunk size from 1 byte to past the body's length puts each of
+    // them across a chunk edge at some offset, including edges right after a carried tail.
+    const d = `\r\n--${B}`;
+    const payloads = [
+      body(`a${d.slice(0, 5)}b${d.slice(0, -1)}c${d}Xd\r\n-\r\n--`),
+      body(`${d.slice(0, 3)}${d.slice(0, 9)}`),
+      Buffer.alloc(0),
+      body(`${d}x${d.slice(0, 2)}`),
+    ];
+    const { body: raw, contentType } = buildMultipartRelated(
+      payloads.map((p) => ({ contentType: 'application/dicom', body: p })),
+      'application/dicom',
+      { boundary: B },
+    );
+    const padded = Buffer.concat([
+      raw.subarray(0, raw.lastIndexOf(`\r\n--${B}--`)),
+      body(`\r\n--${B} \t\r\nContent-Type: application/dicom\r\n\r\n${d.slice(0, 7)}\r\n--${B}--`),
+    ]);
+    for (const whole of [raw, padded]) {
+      const expected = parseMultipartRelated(whole, contentType).map((p) => p.body.toString('latin1'));
+      expect(expected.slice(0, 4)).toEqual(payloads.map((p) => p.toString('latin1')));
+      for (let size = 1; size <= whole.length + 1; size++) {
+        const streamed = await streamParse(whole, size, contentType);
+        expect(
+          streamed.map((p) => p.body.toString('latin1')),
+          `chunks of ${size}`,
+        ).toEqual(expected);
+      }
+    }
+  });
+
   it('parses a 10 MB body of random binary quickly and exactly', () => {
     const payloads = [randomBytes(6 * 1024 * 1024), randomBytes(4 * 1024 * 1024), Buffer.alloc(0)];
     // Plant near-delimiters inside the payload: they must not split it.

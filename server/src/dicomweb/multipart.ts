@@ -150,8 +150,8 @@ export class MultipartRelatedParser {
   push(chunk: Buffer): MultipartPart[] {
     if (this.pendingError) throw this.pendingError;
     if (this.state === 'epilogue') return [];
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     const out: MultipartPart[] = [];
+    this.buf = this.join(chunk);
     // Each step either consumes input and changes state, or returns false (needs more data).
     try {
       while (this.step(out)) {
@@ -164,6 +164,28 @@ export class MultipartRelatedParser {
       this.pendingError = err as Error;
     }
     return out;
+  }
+
+  /**
+   * The unprocessed bytes and a new chunk as one buffer. Inside a part body the carry is a tail
+   * shorter than the delimiter, kept because it might begin one: when the chunk's first bytes show
+   * that no delimiter starts in it, the carry is body and the chunk is used as it arrived.
+   * (Copying every chunk behind its carry would copy an upload's bytes twice, not once, and
+   * double the garbage a large STOW leaves for the collector.)
+   */
+  private join(chunk: Buffer): Buffer {
+    const carry = this.buf;
+    if (carry.length === 0) return chunk;
+    const d = this.delimiter;
+    if (this.state === 'body' && carry.length < d.length && chunk.length >= d.length) {
+      // A delimiter starting in the carry ends within the probe; the first match decides.
+      const at = Buffer.concat([carry, chunk.subarray(0, d.length)]).indexOf(d);
+      if (at < 0 || at >= carry.length) {
+        this.commitBody(carry.length);
+        return chunk;
+      }
+    }
+    return Buffer.concat([carry, chunk]);
   }
 
   /** Signal end of input. Throws if the close delimiter was not seen. */

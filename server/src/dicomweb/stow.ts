@@ -18,7 +18,7 @@ import { IngestSignal } from './ingest-signal.js';
 import { isSafeUid } from './media-types.js';
 import { MultipartError, parseMultipartContentType, parseMultipartRelatedStream } from './multipart.js';
 import { type InstanceOutcome, stowHttpStatus, stowResponseBody } from './stow-response.js';
-import { type KeyedLocks, type StoreContext, storeInstance } from './stow-store.js';
+import { indexLookup, type KeyedLocks, type StoreContext, storeInstance } from './stow-store.js';
 import { FAILURE, validatePart10 } from './stow-validate.js';
 
 /**
@@ -57,6 +57,7 @@ export default async function stowRoutes(app: FastifyInstance) {
   // The body reaches the handler as the raw stream; nothing is buffered by Fastify.
   app.addContentTypeParser('multipart/related', (_req, payload, done) => done(null, payload));
   const locks: KeyedLocks = new Map();
+  const lookup = indexLookup(app.db);
   // Archive copies yield to uploads in progress (ingest-signal.ts).
   const ingest = new IngestSignal(app.redis, app.config.RADLINK_QUEUE_PREFIX, app.log);
   app.addHook('onClose', async () => ingest.close());
@@ -94,7 +95,13 @@ export default async function stowRoutes(app: FastifyInstance) {
       );
     }
 
-    const ctx: StoreContext = { app, principal: request.principal!, locks, studyAccess: new Map() };
+    const ctx: StoreContext = {
+      app,
+      principal: request.principal!,
+      locks,
+      lookup,
+      studyAccess: new Map(),
+    };
     const ingesting = ingest.begin();
     try {
       return await receive(request, reply, ctx, urlStudy, contentType);

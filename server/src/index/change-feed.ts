@@ -249,10 +249,15 @@ export class ChangeFeed {
   private async handle(changes: OrthancChange[]): Promise<void> {
     let batch: OrthancChange[] = [];
     const flush = async () => {
+      const indexedByStow = await this.indexedByStow(batch);
       // While isolating, one at a time: a crash can then be pinned on the instance being read.
       const width = this.isolating ? 1 : this.concurrency;
       for (let i = 0; i < batch.length; i += width) {
-        await Promise.all(batch.slice(i, i + width).map((c) => this.guarded(c, () => this.newInstance(c))));
+        await Promise.all(
+          batch
+            .slice(i, i + width)
+            .map((c) => this.guarded(c, () => this.newInstance(c, indexedByStow.has(c.ID)))),
+        );
       }
       batch = [];
     };
@@ -329,18 +334,28 @@ export class ChangeFeed {
     }
   }
 
-  private async newInstance(c: OrthancChange): Promise<void> {
+  /**
+   * The instances of `changes` that STOW stored, indexed and queued for the archive moments ago
+   * (the feed normally reports them just after): their rows are all the feed would produce, so
+   * reading their metadata (and, for a live STOW intent, the whole file) from Orthanc again and
+   * queuing their copies a second time are skipped. The rows are checked, not assumed — an index
+   * write undone since (a failed STOW, a deletion) falls through to the full path — in one
+   * statement for the page, not one per instance.
+   */
+  private async indexedByStow(changes: OrthancChange[]): Promise<Set<string>> {
+    const queued = changes.filter((c) => this.o.indexer.takeArchiveQueued(c.ID)).map((c) => c.ID);
+    if (queued.length === 0) return new Set();
+    const rows = await this.o.db.query<{ orthanc_id: string }>(
+      'SELECT orthanc_id FROM instances WHERE orthanc_id = ANY($1::text[])',
+      [queued],
+    );
+    return new Set(rows.map((r) => r.orthanc_id));
+  }
+
+  private async newInstance(c: OrthancChange, indexedByStow: boolean): Promise<void> {
     this.rejected ??= await unindexableIds(this.o.db);
     if (this.rejected.has(c.ID)) return;
-    // STOW stored, indexed and queued the archive copy of this instance moments ago (the feed
-    // normally reports it just after): the row is all the feed would produce, so reading the
-    // instance's metadata (and, for a live STOW intent, its whole file) from Orthanc again and
-    // queuing its copy a second time are skipped. The row is checked, not assumed: an index
-    // write undone since (a failed STOW, a deletion) falls through to the full path.
-    if (
-      this.o.indexer.takeArchiveQueued(c.ID) &&
-      (await this.o.db.query('SELECT 1 FROM instances WHERE orthanc_id = $1', [c.ID])).length > 0
-    ) {
+    if (indexedByStow) {
       this.alreadyIndexed.inc();
       return;
     }

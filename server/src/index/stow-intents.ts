@@ -29,6 +29,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
+import { Batcher } from '../db/batcher.js';
 import type { Db } from '../db/client.js';
 import { storedSha256 } from '../dicomweb/orthanc-files.js';
 import type { Principal } from '../identity/principal.js';
@@ -57,42 +58,6 @@ interface Intent extends IntentKey {
   userId: string;
 }
 
-/**
- * Runs `write` for everything added while the previous write was running, in one call. The first
- * item after a quiet spell is written at once; callers are told when their item is committed.
- */
-class GroupCommit<T> {
-  private queue: { item: T; done: (err?: unknown) => void }[] = [];
-  private running: Promise<void> | null = null;
-
-  constructor(private readonly write: (items: T[]) => Promise<void>) {}
-
-  add(item: T): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ item, done: (err) => (err === undefined ? resolve() : reject(err)) });
-      this.running ??= this.drain();
-    });
-  }
-
-  private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_BATCH);
-      try {
-        await this.write(batch.map((b) => b.item));
-        for (const b of batch) b.done();
-      } catch (err) {
-        for (const b of batch) b.done(err ?? new Error('write failed'));
-      }
-    }
-    this.running = null;
-  }
-
-  /** Resolves once nothing is queued or being written. */
-  async idle(): Promise<void> {
-    while (this.running) await this.running;
-  }
-}
-
 export interface StowIntentsOptions {
   db: Db;
   log: FastifyBaseLogger;
@@ -100,14 +65,14 @@ export interface StowIntentsOptions {
 }
 
 export class StowIntents {
-  private readonly inserts: GroupCommit<Intent>;
-  private readonly removals: GroupCommit<IntentKey>;
+  private readonly inserts: Batcher<Intent, void>;
+  private readonly removals: Batcher<IntentKey, void>;
   /** Instances the change feed or the repair attributed from an intent. */
   readonly applied: Counter;
 
   constructor(private readonly o: StowIntentsOptions) {
-    this.inserts = new GroupCommit((items) => this.insert(items));
-    this.removals = new GroupCommit((items) => this.remove(items));
+    this.inserts = Batcher.ofWrites((items: Intent[]) => this.insert(items), MAX_BATCH);
+    this.removals = Batcher.ofWrites((items: IntentKey[]) => this.remove(items), MAX_BATCH);
     this.applied = new Counter({
       name: 'radlink_stow_intents_applied_total',
       help: "Instances the change feed or the repair attributed to their STOW uploader from a STOW intent (STOW's process stopped before indexing them, or the feed got there first)",
@@ -134,13 +99,13 @@ export class StowIntents {
       facilityId: principal.facilityId,
       userId: principal.userId,
     };
-    await this.inserts.add(intent);
+    await this.inserts.call(intent);
     return { sopInstanceUid, sha256 };
   }
 
   /** The instance is indexed (or was never stored): its intent is removed in the next batch. */
   release(key: IntentKey): void {
-    this.removals.add(key).catch((err: Error) => {
+    this.removals.call(key).catch((err: Error) => {
       // Harmless: prune() removes it once its instance is indexed, or when it is old.
       this.o.log.warn({ err: err.message }, 'STOW intent not removed; left to pruning');
     });
