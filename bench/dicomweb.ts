@@ -21,7 +21,10 @@
  *    measured, not the first seconds of one (the gateway's JIT compiler and connection pools,
  *    Orthanc's and PostgreSQL's first statements). The measured studies stay unread.
  *  - STOW: the same batches (BENCH_STOW_BATCH instances per request, BENCH_STOW_CONCURRENCY at
- *    once) of 512×512 synthetic CT. Archive lag: received → verified S3 copy, per instance, from
+ *    once) of 512×512 synthetic CT. Orthanc's own STOW is timed twice, on studies of its own:
+ *    alone (RadLink's gateway and worker paused), the peer the ratio is judged against, and with
+ *    RadLink running as deployed (its change feed indexing and archiving while Orthanc receives).
+ *    CPU seconds of every process are reported per phase. Archive lag: received → verified S3 copy, per instance, from
  *    the index (the values the `radlink_archive_lag_seconds` histogram observes), once the
  *    archive backlog (`GET /api/archive/status`) is empty.
  *  - WADO-RS frames: 16 concurrent readers (undici, one pool of 16 kept-alive connections per target),
@@ -541,6 +544,22 @@ async function main(): Promise<void> {
       await readFrames(orthanc, warmOrthanc, READERS);
       await readFrames(gateway, warmGateway, READERS);
     }
+    // Orthanc alone: RadLink's gateway and archive worker are paused (SIGSTOP) while Orthanc
+    // takes a study of its own, so nothing of RadLink (the change feed indexing what arrives,
+    // the archive copying it) shares the CPU with it. The strict peer for the STOW ratio.
+    const studyAlone = generateStudy({ seed: 7005, ...shape });
+    const cpuStowAlone0 = cpuNow();
+    let stowAloneS: number;
+    for (const p of procs) p.child.kill('SIGSTOP');
+    try {
+      stowAloneS = await stowAll(orthanc, studyAlone.series[0]!.instances, STOW_BATCH, STOW_CONCURRENCY);
+    } finally {
+      for (const p of procs) p.child.kill('SIGCONT');
+    }
+    const cpuStowAlone = cpuDelta(cpuStowAlone0, cpuNow());
+    await waitQuiet(db, base, admin, studyAlone.study.studyUid, CT_SLICES);
+    // Orthanc with RadLink running, as deployed: the feed indexes and archives what Orthanc
+    // receives while it receives it (how much of that overlaps the upload varies by run).
     const cpuStowOrthanc0 = cpuNow();
     const stowOrthancS = await stowAll(
       orthanc,
@@ -567,10 +586,16 @@ async function main(): Promise<void> {
       warmupInstances: WARMUP_SLICES,
       batch: STOW_BATCH,
       concurrency: STOW_CONCURRENCY,
+      orthancAlone: {
+        seconds: r2(stowAloneS),
+        instancesPerSecond: r2(CT_SLICES / stowAloneS),
+        cpuSeconds: cpuStowAlone,
+      },
       orthanc: {
         seconds: r2(stowOrthancS),
         instancesPerSecond: r2(CT_SLICES / stowOrthancS),
         cpuSeconds: cpuStowOrthanc,
+        note: 'Orthanc direct while RadLink indexes and archives what it receives',
       },
       gateway: {
         seconds: r2(stowGatewayS),
@@ -578,9 +603,11 @@ async function main(): Promise<void> {
         cpuSeconds: cpuStowGateway,
         gatewayCpuMsPerInstance: r2((cpuStowGateway.gateway! * 1000) / CT_SLICES),
       },
-      ratio: ratio(stowOrthancS, stowGatewayS),
-      target: `>= ${TARGETS.stowRatio}`,
-      pass: stowOrthancS / stowGatewayS >= TARGETS.stowRatio,
+      /** Against Orthanc alone: the figure the target is judged on. */
+      ratio: ratio(stowAloneS, stowGatewayS),
+      ratioWithRadLinkRunning: ratio(stowOrthancS, stowGatewayS),
+      target: `>= ${TARGETS.stowRatio} (against Orthanc alone)`,
+      pass: stowAloneS / stowGatewayS >= TARGETS.stowRatio,
     };
 
     // ---- Archive lag ---------------------------------------------------------------------
@@ -636,7 +663,7 @@ async function main(): Promise<void> {
 
     // Printed as soon as measured: the QIDO phases below take long on a loaded machine.
     console.log(
-      `[bench] STOW ${stow.gateway.instancesPerSecond} vs ${stow.orthanc.instancesPerSecond} inst/s (ratio ${stow.ratio}); frames ${framesGateway.framesPerSecond} vs ${framesOrthanc.framesPerSecond} fps (ratio ${frames.throughputRatio}), p50 ${framesGateway.p50Ms} vs ${framesOrthanc.p50Ms} ms, p99 ${framesGateway.p99Ms} vs ${framesOrthanc.p99Ms} ms (ratio ${frames.p99Ratio}); archive lag p99 ${archive.p99Seconds} s; CPU s during STOW: orthanc-direct ${JSON.stringify(cpuStowOrthanc)}, gateway ${JSON.stringify(cpuStowGateway)}; load ${loadBefore.join(' ')} -> ${loadavg().map(r2).join(' ')}`,
+      `[bench] STOW ${stow.gateway.instancesPerSecond} vs ${stow.orthancAlone.instancesPerSecond} inst/s alone (ratio ${stow.ratio}), ${stow.orthanc.instancesPerSecond} with RadLink running (ratio ${stow.ratioWithRadLinkRunning}); frames ${framesGateway.framesPerSecond} vs ${framesOrthanc.framesPerSecond} fps (ratio ${frames.throughputRatio}), p50 ${framesGateway.p50Ms} vs ${framesOrthanc.p50Ms} ms, p99 ${framesGateway.p99Ms} vs ${framesOrthanc.p99Ms} ms (ratio ${frames.p99Ratio}); archive lag p99 ${archive.p99Seconds} s; CPU s during STOW: orthanc alone ${JSON.stringify(cpuStowAlone)}, orthanc-direct ${JSON.stringify(cpuStowOrthanc)}, gateway ${JSON.stringify(cpuStowGateway)}; load ${loadBefore.join(' ')} -> ${loadavg().map(r2).join(' ')}`,
     );
 
     if (ONLY_STOW_FRAMES) return;
@@ -709,8 +736,14 @@ async function main(): Promise<void> {
     line(
       'instances/s',
       String(stow.gateway.instancesPerSecond),
-      String(stow.orthanc.instancesPerSecond),
+      String(stow.orthancAlone.instancesPerSecond),
       `ratio ${stow.ratio} (target >= ${TARGETS.stowRatio}) ${pass(stow.pass)}`,
+    );
+    line(
+      'vs Orthanc with RadLink running',
+      String(stow.gateway.instancesPerSecond),
+      String(stow.orthanc.instancesPerSecond),
+      `ratio ${stow.ratioWithRadLinkRunning}`,
     );
     console.log('Archive lag (received -> verified S3 copy):');
     console.log(
