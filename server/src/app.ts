@@ -30,6 +30,7 @@ import { FacilityRepo } from './identity/facilities.js';
 import facilityRoutes from './identity/facility-routes.js';
 import { ensureInitialAdmin } from './identity/initial-admin.js';
 import { syncModalities } from './identity/modality-sync.js';
+import { SessionBroadcast } from './identity/session-broadcast.js';
 import { SessionRepo } from './identity/sessions.js';
 import { TokenService } from './identity/tokens.js';
 import userRoutes from './identity/user-routes.js';
@@ -64,6 +65,8 @@ declare module 'fastify' {
     s3: ObjectStore;
     queues: Queues;
     changeFeed: ChangeFeed;
+    /** Session revocations shared with the other gateways (identity/session-broadcast.ts). */
+    sessionNews: SessionBroadcast;
   }
 }
 
@@ -115,6 +118,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await migrate(db);
   const users = new UserRepo(db);
   const sessions = new SessionRepo(db, config.RADLINK_SESSION_TTL_SECONDS);
+  const sessionNews = new SessionBroadcast(deps.redis, config.RADLINK_QUEUE_PREFIX, app.log);
+  app.decorate('sessionNews', sessionNews);
+  sessions.attach(sessionNews);
+  sessionNews.start();
+  app.addHook('onClose', async () => sessionNews.close());
   const facilities = new FacilityRepo(db);
   const tokens = new TokenService(config.RADLINK_TOKEN_SECRET, config.RADLINK_TOKEN_TTL_SECONDS);
   await ensureInitialAdmin(users, config.RADLINK_ADMIN_PASSWORD, app.log);

@@ -6,6 +6,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Role } from '../../../contracts/roles.js';
 import type { Queryable } from '../db/client.js';
+import type { ForgetMessage, Forgetter, SessionBroadcast } from './session-broadcast.js';
 
 export interface SessionUser {
   sessionId: string;
@@ -30,16 +31,31 @@ const SESSION_SELECT = `
 /**
  * How long a valid session looked up by id is remembered in this process. Within one gateway,
  * logout, revocation, disabling and role changes forget it at once (revoke, revokeAllForUser,
- * forgetUser); a change made through another gateway sharing the database is seen here within
- * this bound. Only valid sessions are remembered: refusals are always re-checked.
+ * forgetUser), and other gateways as soon as Redis delivers the news (session-broadcast.ts); a
+ * change whose news is lost is seen here within this bound. Only valid sessions are remembered:
+ * refusals are always re-checked.
  */
 const SESSION_CACHE_MS = 2_000;
 const SESSION_CACHE_MAX = 10_000;
 
-export class SessionRepo {
+export class SessionRepo implements Forgetter {
   private readonly remembered = new Map<string, { s: SessionUser; at: number }>();
   /** Bumped by every revocation: a lookup that overlapped one is not remembered (it may predate it). */
   private epoch = 0;
+  /** Tells the other gateways (and repositories) what this one forgot (session-broadcast.ts). */
+  private broadcast: SessionBroadcast | null = null;
+
+  /** Publishes this repository's revocations and applies everyone else's. */
+  attach(broadcast: SessionBroadcast): void {
+    this.broadcast = broadcast;
+    broadcast.register(this);
+  }
+
+  forgetLocally(m: ForgetMessage): void {
+    this.epoch++;
+    for (const [key, e] of this.remembered)
+      if ('session' in m ? e.s.sessionId === m.session : e.s.userId === m.user) this.remembered.delete(key);
+  }
 
   constructor(
     private readonly db: Queryable,
@@ -86,13 +102,13 @@ export class SessionRepo {
 
   /** Forget what this process remembers of a user's sessions (role, facility or status changed). */
   forgetUser(userId: string): void {
-    this.epoch++;
-    for (const [id, e] of this.remembered) if (e.s.userId === userId) this.remembered.delete(id);
+    this.forgetLocally({ user: userId });
+    this.broadcast?.publish({ user: userId });
   }
 
   private forget(sessionId: string): void {
-    this.epoch++;
-    for (const [key, e] of this.remembered) if (e.s.sessionId === sessionId) this.remembered.delete(key);
+    this.forgetLocally({ session: sessionId });
+    this.broadcast?.publish({ session: sessionId });
   }
 
   async byCookie(cookie: string): Promise<SessionUser | null> {
@@ -125,7 +141,7 @@ export class SessionRepo {
   }
 
   async revoke(sessionId: string): Promise<boolean> {
-    this.forget(sessionId);
+    this.forgetLocally({ session: sessionId });
     const rows = await this.db.query(
       'UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id',
       [sessionId],
@@ -135,7 +151,7 @@ export class SessionRepo {
   }
 
   async revokeAllForUser(userId: string): Promise<number> {
-    this.forgetUser(userId);
+    this.forgetLocally({ user: userId });
     const rows = await this.db.query(
       'UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL RETURNING id',
       [userId],

@@ -104,9 +104,12 @@ export async function registerNotifications(
     await events.stop();
   });
 
+  // The stream's own session memory hears every revocation, this gateway's and the others'.
+  const streamSessions = new SessionRepo(app.db, c.RADLINK_SESSION_TTL_SECONDS);
+  streamSessions.attach(app.sessionNews);
   await app.register(eventStreamRoutes, {
     events,
-    sessions: new SessionRepo(app.db, c.RADLINK_SESSION_TTL_SECONDS),
+    sessions: streamSessions,
     heartbeatSeconds: c.RADLINK_SSE_HEARTBEAT_SECONDS,
   });
   await app.register(escalationRoutes, { requests: deps.requests, escalation, events });
