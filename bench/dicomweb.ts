@@ -76,6 +76,8 @@ const QIDO_RUNS = env('BENCH_QIDO_RUNS', 30);
  */
 const ONLY_STOW_FRAMES = process.env.BENCH_ONLY === 'stow-frames';
 const GATEWAY_NODE_OPTIONS = process.env.BENCH_GATEWAY_NODE_OPTIONS;
+/** The same for the archive worker's Node (BENCH_WORKERS_NODE_OPTIONS). */
+const WORKERS_NODE_OPTIONS = process.env.BENCH_WORKERS_NODE_OPTIONS;
 const QIDO_WARMUP = 3;
 const FACILITIES = 5;
 const PASSWORD = 'bench-password-2026-x';
@@ -457,6 +459,7 @@ async function main(): Promise<void> {
           RADLINK_LOG_FILE: join(s.logDir, 'workers-bench.log'),
         },
         s.logDir,
+        WORKERS_NODE_OPTIONS ? WORKERS_NODE_OPTIONS.split(/\s+/).filter(Boolean) : [],
       ),
     );
     await waitHttp(`${base}/readyz`, 90_000);

@@ -7,12 +7,15 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobId } from '../../contracts/jobs.js';
+import { archiveOne } from '../../workers/src/archive/processor.js';
 import { loadWorkersConfig } from '../../workers/src/config.js';
 import { type RunningWorkers, startWorkers } from '../../workers/src/main.js';
+import { OrthancReader } from '../../workers/src/orthanc.js';
 import { bearer, buildTestApp, stack, type TestApp, workersEnv } from '../helpers/app.js';
 import { makeInstance } from '../helpers/dicom.js';
 import { facilityUser, stow } from '../helpers/dicomweb.js';
@@ -105,6 +108,43 @@ describe('archive', () => {
     expect(
       (await t.app.inject({ method: 'GET', url: '/api/archive/status', headers: bearer(tok) })).statusCode,
     ).toBe(403);
+  });
+
+  it('copies in memory or through a scratch file alike: the same key, bytes and checksums, nothing left behind', async () => {
+    const m = makeInstance({ patientName: 'Vũ^Văn Lớn', rows: 128, columns: 128, frames: 6 });
+    expect((await stow(t, tok, [m.bytes])).statusCode).toBe(200);
+    const [row] = await t.db.query<{ orthanc_id: string }>(
+      'SELECT orthanc_id FROM instances WHERE sop_instance_uid = $1',
+      [m.sopInstanceUid],
+    );
+    const s = stack();
+    const scratchDir = join(s.dataDir, `archive-scratch-${randomBytes(4).toString('hex')}`);
+    const deps = {
+      orthanc: new OrthancReader(s.orthanc.url, s.orthanc.username, s.orthanc.password),
+      s3: t.app.s3.client,
+      bucket: t.app.s3.bucket,
+      scratchDir,
+    };
+    const job = {
+      studyUid: m.studyUid,
+      seriesUid: m.seriesUid,
+      sopInstanceUid: m.sopInstanceUid,
+      orthancId: row!.orthanc_id,
+    };
+    const sha = createHash('sha256').update(m.bytes).digest('hex');
+    for (const inMemoryMaxBytes of [undefined, 1024]) {
+      // Remove any copy first, so each path uploads and verifies its own.
+      await t.app.s3.client.removeObject(t.app.s3.bucket, `dicom-${sha}`);
+      const done = await archiveOne({ ...deps, inMemoryMaxBytes }, job);
+      expect(done).toMatchObject({ archiveKey: `dicom-${sha}`, sha256: sha, sizeBytes: m.bytes.length });
+      const chunks: Buffer[] = [];
+      for await (const c of await t.app.s3.client.getObject(t.app.s3.bucket, `dicom-${sha}`))
+        chunks.push(c as Buffer);
+      expect(Buffer.concat(chunks).equals(m.bytes), `inMemoryMaxBytes ${inMemoryMaxBytes}`).toBe(true);
+    }
+    expect(m.bytes.length).toBeGreaterThan(1024);
+    // The scratch file of the second copy is gone.
+    expect(readdirSync(scratchDir)).toEqual([]);
   });
 
   it('reports archive-failed at once (no retries) when an indexed instance is gone from Orthanc; an instance removed from the index is no failure', async () => {

@@ -18,8 +18,11 @@ export class OrthancReader {
     this.auth = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
   }
 
-  /** The stored Part 10 file as a stream. Throws OrthancNotFound (permanent) or OrthancUnavailable (transient). */
-  async instanceFile(orthancId: string): Promise<Readable> {
+  /**
+   * The stored Part 10 file as a stream, with its length when Orthanc declares it. Throws
+   * OrthancNotFound (permanent) or OrthancUnavailable (transient).
+   */
+  async instanceFile(orthancId: string): Promise<{ body: Readable; length: number | null }> {
     if (!/^[0-9a-f-]{8,64}$/.test(orthancId)) throw new OrthancNotFound('not an Orthanc instance id');
     let res: Awaited<ReturnType<typeof request>>;
     try {
@@ -39,6 +42,7 @@ export class OrthancReader {
       res.body.resume();
       throw new OrthancUnavailable(`Orthanc answered ${res.statusCode}`);
     }
-    return res.body;
+    const declared = Number(res.headers['content-length']);
+    return { body: res.body, length: Number.isSafeInteger(declared) && declared >= 0 ? declared : null };
   }
 }

@@ -6,8 +6,11 @@
  * - Key: `dicom-<sha256>` (flat: s3rver mis-lists nested prefixes). Content addressing makes the
  *   job idempotent and lets an existing object of the same size stand: a different file with the
  *   same SHA-256 and size is not a practical concern.
- * - The file is streamed to a scratch file while SHA-256 and MD5 are computed in one pass, so
- *   memory stays flat for a 1 GB multi-frame object.
+ * - An object Orthanc declares at most IN_MEMORY_MAX_BYTES long (a CT or MR slice, a radiograph)
+ *   is held in memory from Orthanc to S3: no scratch file to write, stat, read back and remove
+ *   (those syscalls, and the copies between stream chunks, cost the worker more CPU than the
+ *   hashing). A larger one is streamed to a scratch file while SHA-256 and MD5 are computed in
+ *   one pass, so memory stays flat for a 1 GB multi-frame object.
  * - Verification: stat the object; its size must match, and its ETag must equal the MD5 we
  *   computed (S3's ETag of a single-part upload is the MD5 of the bytes it stored: an end-to-end
  *   check without downloading). A multipart upload's ETag is not an MD5 ("…-N"); then the object
@@ -20,7 +23,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Job, type Queue, UnrecoverableError } from 'bullmq';
 import type { Client as MinioClient } from 'minio';
@@ -35,7 +38,12 @@ export interface ArchiveDeps {
   results: Queue<ResultMessage>;
   /** Scratch directory for files in transit. */
   scratchDir: string;
+  /** Largest object copied in memory (default IN_MEMORY_MAX_BYTES); larger ones use a scratch file. */
+  inMemoryMaxBytes?: number;
 }
+
+/** What copying needs (the results queue is the processor's business). */
+export type CopyDeps = Omit<ArchiveDeps, 'results'>;
 
 export type ArchivedMessage = Extract<ResultMessage, { kind: 'archived' }>;
 
@@ -64,7 +72,7 @@ async function sha256OfObject(s3: MinioClient, bucket: string, key: string): Pro
 
 /** Verified when the size matches and the ETag is our MD5 — or, for multipart ETags, the bytes hash back to our SHA-256. */
 async function verified(
-  deps: ArchiveDeps,
+  deps: CopyDeps,
   key: string,
   size: number,
   md5: string,
@@ -76,22 +84,48 @@ async function verified(
   return (await sha256OfObject(deps.s3, deps.bucket, key)) === sha256;
 }
 
-export async function archiveOne(deps: ArchiveDeps, job: ArchiveJob): Promise<ArchivedMessage> {
+/** Objects up to this size go from Orthanc to S3 in memory; larger ones through a scratch file. */
+export const IN_MEMORY_MAX_BYTES = 8 * 1024 * 1024;
+
+/** The whole body, refusing one longer than Orthanc declared (then the copy is retried). */
+async function readDeclared(body: Readable, length: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > length) {
+      body.destroy();
+      throw new Error(`Orthanc sent more than the ${length} bytes it declared`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+export async function archiveOne(deps: CopyDeps, job: ArchiveJob): Promise<ArchivedMessage> {
+  let source: Awaited<ReturnType<OrthancReader['instanceFile']>>;
+  try {
+    source = await deps.orthanc.instanceFile(job.orthancId);
+  } catch (err) {
+    if (err instanceof OrthancNotFound)
+      throw new UnrecoverableError(`instance ${job.orthancId}: ${err.message}`);
+    throw err;
+  }
+  if (source.length !== null && source.length <= (deps.inMemoryMaxBytes ?? IN_MEMORY_MAX_BYTES)) {
+    const bytes = await readDeclared(source.body, source.length);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const md5hex = createHash('md5').update(bytes).digest('hex');
+    return store(deps, job, { sha256, md5hex, size: bytes.length }, (key) =>
+      deps.s3.putObject(deps.bucket, key, bytes, bytes.length, { 'Content-Type': 'application/dicom' }),
+    );
+  }
   await mkdir(deps.scratchDir, { recursive: true });
   const tmp = join(deps.scratchDir, `archive-${randomUUID()}.dcm`);
   try {
     const sha = createHash('sha256');
     const md5 = createHash('md5');
-    let source: Awaited<ReturnType<OrthancReader['instanceFile']>>;
-    try {
-      source = await deps.orthanc.instanceFile(job.orthancId);
-    } catch (err) {
-      if (err instanceof OrthancNotFound)
-        throw new UnrecoverableError(`instance ${job.orthancId}: ${err.message}`);
-      throw err;
-    }
     await pipeline(
-      source,
+      source.body,
       new Transform({
         transform(chunk: Buffer, _enc, cb) {
           sha.update(chunk);
@@ -101,29 +135,41 @@ export async function archiveOne(deps: ArchiveDeps, job: ArchiveJob): Promise<Ar
       }),
       createWriteStream(tmp),
     );
-    const sha256 = sha.digest('hex');
-    const md5hex = md5.digest('hex');
     const { size } = await stat(tmp);
-    const key = archiveKeyOf(sha256);
-
-    const existing = await statOrNull(deps.s3, deps.bucket, key);
-    if (!existing || existing.size !== size || !(await verified(deps, key, size, md5hex, sha256))) {
-      await deps.s3.fPutObject(deps.bucket, key, tmp, { 'Content-Type': 'application/dicom' });
-      if (!(await verified(deps, key, size, md5hex, sha256))) {
-        throw new UnrecoverableError(`archive copy of ${job.orthancId} failed verification`);
-      }
-    }
-    return {
-      kind: 'archived',
-      sopInstanceUid: job.sopInstanceUid,
-      archiveKey: key,
-      sha256,
-      sizeBytes: size,
-      archivedAt: new Date().toISOString(),
-    };
+    return await store(deps, job, { sha256: sha.digest('hex'), md5hex: md5.digest('hex'), size }, (key) =>
+      deps.s3.fPutObject(deps.bucket, key, tmp, { 'Content-Type': 'application/dicom' }),
+    );
   } finally {
     await rm(tmp, { force: true });
   }
+}
+
+/**
+ * Puts the copy under its content-addressed key unless a verified one is there already, and
+ * verifies what S3 then holds.
+ */
+async function store(
+  deps: CopyDeps,
+  job: ArchiveJob,
+  h: { sha256: string; md5hex: string; size: number },
+  upload: (key: string) => Promise<unknown>,
+): Promise<ArchivedMessage> {
+  const key = archiveKeyOf(h.sha256);
+  const existing = await statOrNull(deps.s3, deps.bucket, key);
+  if (!existing || existing.size !== h.size || !(await verified(deps, key, h.size, h.md5hex, h.sha256))) {
+    await upload(key);
+    if (!(await verified(deps, key, h.size, h.md5hex, h.sha256))) {
+      throw new UnrecoverableError(`archive copy of ${job.orthancId} failed verification`);
+    }
+  }
+  return {
+    kind: 'archived',
+    sopInstanceUid: job.sopInstanceUid,
+    archiveKey: key,
+    sha256: h.sha256,
+    sizeBytes: h.size,
+    archivedAt: new Date().toISOString(),
+  };
 }
 
 /** The BullMQ processor: archive, then hand the result to the gateway. */
