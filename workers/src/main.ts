@@ -24,12 +24,15 @@ export interface RunningWorkers {
   close(): Promise<void>;
 }
 
+/** The S3 endpoint is reached over TLS (the minio client then signs without hashing the payload). */
+export const s3UsesTls = (cfg: WorkersConfig) => new URL(cfg.S3_ENDPOINT).protocol === 'https:';
+
 export function s3ClientOf(cfg: WorkersConfig): Client {
   const u = new URL(cfg.S3_ENDPOINT);
   return new Client({
     endPoint: u.hostname,
-    port: u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80,
-    useSSL: u.protocol === 'https:',
+    port: u.port ? Number(u.port) : s3UsesTls(cfg) ? 443 : 80,
+    useSSL: s3UsesTls(cfg),
     accessKey: cfg.S3_ACCESS_KEY,
     secretKey: cfg.S3_SECRET_KEY,
     region: cfg.S3_REGION,
@@ -67,6 +70,7 @@ export async function startWorkers(cfg: WorkersConfig, log: pino.Logger): Promis
         {
           orthanc: new OrthancReader(cfg.ORTHANC_URL, cfg.ORTHANC_USERNAME, cfg.ORTHANC_PASSWORD),
           s3: s3ClientOf(cfg),
+          s3Tls: s3UsesTls(cfg),
           bucket: cfg.S3_BUCKET,
           results,
           scratchDir: join(cfg.RADLINK_DATA, 'tmp'),
