@@ -69,11 +69,11 @@ export function treeCpuSeconds(roots: Record<string, number | null | undefined>)
   const out: Record<string, number> = {};
   for (const [name, root] of Object.entries(roots)) {
     let sum = 0;
-    const todo = root ? [root] : [];
-    while (todo.length > 0) {
-      const pid = todo.pop()!;
+    const pending = root ? [root] : [];
+    while (pending.length > 0) {
+      const pid = pending.pop()!;
       sum += cpuSeconds(pid) ?? 0;
-      todo.push(...(children.get(pid) ?? []));
+      pending.push(...(children.get(pid) ?? []));
     }
     out[name] = sum;
   }

@@ -34,6 +34,18 @@ export async function facilityUser(
   return t.login(username, 'correct horse battery');
 }
 
+/** Logs a facilityUser in again: a new session, with the user's id (for admin calls about them). */
+export async function loginWithId(t: TestApp, username: string): Promise<{ token: string; userId: string }> {
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/api/auth/login',
+    payload: { username, password: 'correct horse battery' },
+  });
+  if (res.statusCode !== 200) throw new Error(`login ${username} failed: ${res.statusCode} ${res.body}`);
+  const body = res.json() as { token: string; user: { id: string } };
+  return { token: body.token, userId: body.user.id };
+}
+
 export function stowBody(parts: (Buffer | { body: Buffer; contentType: string })[]): {
   payload: Buffer;
   contentType: string;

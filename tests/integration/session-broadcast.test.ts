@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '../../scripts/services/postgres.js';
 import { bearer, buildTestApp, stack, type TestApp } from '../helpers/app.js';
-import { facilityUser } from '../helpers/dicomweb.js';
+import { facilityUser, loginWithId } from '../helpers/dicomweb.js';
 
 let a: TestApp;
 let b: TestApp;
@@ -35,17 +35,6 @@ afterAll(async () => {
   await b?.close();
 });
 
-async function login(t: TestApp, username: string): Promise<{ token: string; userId: string }> {
-  const res = await t.app.inject({
-    method: 'POST',
-    url: '/api/auth/login',
-    payload: { username, password: 'correct horse battery' },
-  });
-  expect(res.statusCode, res.body).toBe(200);
-  const body = res.json() as { token: string; user: { id: string } };
-  return { token: body.token, userId: body.user.id };
-}
-
 const studies = (t: TestApp, token: string) =>
   t.app.inject({ method: 'GET', url: '/dicom-web/studies?limit=1', headers: bearer(token) });
 
@@ -64,7 +53,7 @@ async function refusedWithin(t: TestApp, token: string, withinMs: number): Promi
 describe('session revocations across gateways', () => {
   it('a logout on one gateway is refused by the other at once, though it had just accepted the session', async () => {
     await facilityUser(a, 'bv-sessbc', 'sessbc.logout');
-    const { token } = await login(a, 'sessbc.logout');
+    const { token } = await loginWithId(a, 'sessbc.logout');
     // B verifies and remembers the session.
     for (let i = 0; i < 3; i++) expect((await studies(b, token)).statusCode).toBe(200);
     const out = await a.app.inject({ method: 'POST', url: '/api/auth/logout', headers: bearer(token) });
@@ -77,7 +66,7 @@ describe('session revocations across gateways', () => {
 
   it('a user disabled on one gateway is refused by the other at once', async () => {
     await facilityUser(a, 'bv-sessbc', 'sessbc.disabled');
-    const { token, userId } = await login(b, 'sessbc.disabled');
+    const { token, userId } = await loginWithId(b, 'sessbc.disabled');
     for (let i = 0; i < 3; i++) expect((await studies(b, token)).statusCode).toBe(200);
     const res = await a.app.inject({
       method: 'PATCH',
@@ -91,7 +80,7 @@ describe('session revocations across gateways', () => {
 
   it('malformed messages on the channel are ignored and break neither gateway', async () => {
     await facilityUser(a, 'bv-sessbc', 'sessbc.keep');
-    const { token } = await login(a, 'sessbc.keep');
+    const { token } = await loginWithId(a, 'sessbc.keep');
     expect((await studies(b, token)).statusCode).toBe(200);
     const channel = `sessbc${process.pid}:sessions:forget`;
     for (const junk of ['not json', '{"session":"../../etc"}', '{"user":42}', '[]', 'null'])

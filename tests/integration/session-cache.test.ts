@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, buildTestApp, type TestApp } from '../helpers/app.js';
 import { makeInstance } from '../helpers/dicom.js';
-import { facilityUser, stow } from '../helpers/dicomweb.js';
+import { facilityUser, loginWithId, stow } from '../helpers/dicomweb.js';
 
 let t: TestApp;
 let admin: string;
@@ -20,21 +20,10 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.close());
 
-async function loginWithId(username: string): Promise<{ token: string; userId: string }> {
-  const res = await t.app.inject({
-    method: 'POST',
-    url: '/api/auth/login',
-    payload: { username, password: 'correct horse battery' },
-  });
-  expect(res.statusCode, res.body).toBe(200);
-  const body = res.json() as { token: string; user: { id: string } };
-  return { token: body.token, userId: body.user.id };
-}
-
 describe('remembered sessions', () => {
   it('a facility change takes effect on the next request, though the session was just used', async () => {
     await facilityUser(t, 'bv-cache-a', 'cache.mover');
-    const { token, userId } = await loginWithId('cache.mover');
+    const { token, userId } = await loginWithId(t, 'cache.mover');
     const inst = makeInstance({ patientName: 'Đinh^Văn Chuyển' });
     expect((await stow(t, token, [inst.bytes])).statusCode).toBe(200);
     const url = `/dicom-web/studies/${inst.studyUid}/series/${inst.seriesUid}/instances/${inst.sopInstanceUid}/metadata`;
@@ -53,7 +42,7 @@ describe('remembered sessions', () => {
 
   it('a role change takes effect on the next request', async () => {
     await facilityUser(t, 'bv-cache-a', 'cache.role');
-    const { token, userId } = await loginWithId('cache.role');
+    const { token, userId } = await loginWithId(t, 'cache.role');
     const qido = () => t.app.inject({ method: 'GET', url: '/dicom-web/studies', headers: bearer(token) });
     expect((await qido()).statusCode).toBe(200);
     const res = await t.app.inject({
@@ -68,7 +57,7 @@ describe('remembered sessions', () => {
 
   it('logout refuses the same, just-verified token at once', async () => {
     await facilityUser(t, 'bv-cache-a', 'cache.logout');
-    const { token } = await loginWithId('cache.logout');
+    const { token } = await loginWithId(t, 'cache.logout');
     const me = () => t.app.inject({ method: 'GET', url: '/dicom-web/studies', headers: bearer(token) });
     expect((await me()).statusCode).toBe(200);
     expect((await me()).statusCode).toBe(200);
