@@ -37,7 +37,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -55,7 +55,7 @@ import { startTestStack } from '../tests/helpers/global-setup.js';
 import { serviceEnv } from '../tests/helpers/stack-env.js';
 import { tinyDicom } from '../tests/helpers/tiny-dicom.js';
 import { api as gatewayApi, login, waitHttp } from './lib/gateway-api.js';
-import { type Proc, startProcess } from './lib/processes.js';
+import { type Proc, serviceStatus, startProcess } from './lib/processes.js';
 import { cpuDelta, treeCpuSeconds } from './lib/sampler.js';
 import { MODS, randomName, rng } from './lib/vietnamese-names.js';
 
@@ -467,16 +467,7 @@ async function main(): Promise<void> {
     // CPU seconds of every process of the stack (each with its children: PostgreSQL's backends),
     // taken around each phase: where the time goes does not depend on the machine's other load
     // the way throughput does.
-    const servicePid = (name: string) => {
-      try {
-        const board = JSON.parse(readFileSync(s.statusFile, 'utf8')) as {
-          services: Record<string, { pid?: number | null }>;
-        };
-        return board.services[name]?.pid ?? null;
-      } catch {
-        return null;
-      }
-    };
+    const servicePid = (name: string) => serviceStatus(s.statusFile, name)?.pid ?? null;
     const cpuNow = () =>
       treeCpuSeconds({
         gateway: procs[0]!.child.pid,

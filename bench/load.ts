@@ -33,7 +33,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -50,7 +50,7 @@ import { startTestStack } from '../tests/helpers/global-setup.js';
 import { serviceEnv } from '../tests/helpers/stack-env.js';
 import { api, login, waitHttp } from './lib/gateway-api.js';
 import { Modality, type SentStudy } from './lib/modality.js';
-import { type Proc, startProcess } from './lib/processes.js';
+import { type Proc, serviceStatus, startProcess } from './lib/processes.js';
 import { Sampler } from './lib/sampler.js';
 import { percentile, r2 } from './lib/stats.js';
 import {
@@ -407,16 +407,7 @@ async function main(): Promise<void> {
     });
 
     // ---- Sampling: gateway, Orthanc and workers memory; load average --------------------------
-    const orthancStatus = () => {
-      try {
-        const board = JSON.parse(readFileSync(s.statusFile, 'utf8')) as {
-          services: Record<string, { pid?: number | null; restarts?: number }>;
-        };
-        return board.services.orthanc ?? null;
-      } catch {
-        return null;
-      }
-    };
+    const orthancStatus = () => serviceStatus(s.statusFile, 'orthanc');
     const orthancPid = () => orthancStatus()?.pid ?? null;
     sampler = new Sampler({
       gateway: () => gateway.child.pid,

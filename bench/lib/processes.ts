@@ -4,7 +4,7 @@
  * 15 s).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../scripts/services/paths.js';
 
@@ -46,4 +46,19 @@ export function startProcess(
         child.kill('SIGTERM');
       }),
   };
+}
+
+/** A supervised service's entry on the stack's status board (`run/services.json`), or null. */
+export function serviceStatus(
+  statusFile: string,
+  name: string,
+): { pid?: number | null; restarts?: number } | null {
+  try {
+    const board = JSON.parse(readFileSync(statusFile, 'utf8')) as {
+      services: Record<string, { pid?: number | null; restarts?: number }>;
+    };
+    return board.services[name] ?? null;
+  } catch {
+    return null;
+  }
 }

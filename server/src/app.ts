@@ -65,8 +65,8 @@ declare module 'fastify' {
     s3: ObjectStore;
     queues: Queues;
     changeFeed: ChangeFeed;
-    /** Session revocations shared with the other gateways (identity/session-broadcast.ts). */
-    sessionNews: SessionBroadcast;
+    /** The process's one memory of login sessions (revocations shared with other gateways). */
+    sessions: SessionRepo;
   }
 }
 
@@ -119,10 +119,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const users = new UserRepo(db);
   const sessions = new SessionRepo(db, config.RADLINK_SESSION_TTL_SECONDS);
   const sessionNews = new SessionBroadcast(deps.redis, config.RADLINK_QUEUE_PREFIX, app.log);
-  app.decorate('sessionNews', sessionNews);
   sessions.attach(sessionNews);
-  sessionNews.start();
   app.addHook('onClose', async () => sessionNews.close());
+  app.decorate('sessions', sessions);
   const facilities = new FacilityRepo(db);
   const tokens = new TokenService(config.RADLINK_TOKEN_SECRET, config.RADLINK_TOKEN_TTL_SECONDS);
   await ensureInitialAdmin(users, config.RADLINK_ADMIN_PASSWORD, app.log);

@@ -29,10 +29,11 @@ export const s3UsesTls = (cfg: WorkersConfig) => new URL(cfg.S3_ENDPOINT).protoc
 
 export function s3ClientOf(cfg: WorkersConfig): Client {
   const u = new URL(cfg.S3_ENDPOINT);
+  const tls = s3UsesTls(cfg);
   return new Client({
     endPoint: u.hostname,
-    port: u.port ? Number(u.port) : s3UsesTls(cfg) ? 443 : 80,
-    useSSL: s3UsesTls(cfg),
+    port: u.port ? Number(u.port) : tls ? 443 : 80,
+    useSSL: tls,
     accessKey: cfg.S3_ACCESS_KEY,
     secretKey: cfg.S3_SECRET_KEY,
     region: cfg.S3_REGION,

@@ -2,8 +2,8 @@
  * Revocations reach every gateway at once. Each gateway remembers valid sessions for a moment
  * (SESSION_CACHE_MS, sessions.ts: frames arrive by the hundred); a logout, a revoked session, a
  * disabled user or a changed role or facility is forgotten at once by the process that made the
- * change, and published here, so every other gateway sharing the Redis (and the event stream's
- * own repository in this one) forgets it too, instead of honouring it until its memory lapses.
+ * change, and published here, so every other gateway sharing the Redis forgets it too, instead of
+ * honouring it until its memory lapses.
  *
  * Invariants:
  *  - Advisory only: published after the database change, and a lost message (Redis down, a
@@ -11,6 +11,8 @@
  *  - A message only ever makes a gateway forget (re-read the database), so a forged or repeated
  *    one can cost a lookup, never grant anything. Malformed messages are ignored.
  *  - Never throws into a request: Redis trouble is logged once per outage.
+ *  - One session memory per process (the app's SessionRepo, which the event stream shares), so
+ *    one forgetter receives what arrives.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -38,7 +40,6 @@ function parse(raw: string): ForgetMessage | null {
 
 export class SessionBroadcast {
   private readonly channel: string;
-  private readonly forgetters = new Set<Forgetter>();
   private sub: Redis | null = null;
   private failing = false;
 
@@ -50,23 +51,19 @@ export class SessionBroadcast {
     this.channel = `${prefix}:sessions:forget`;
   }
 
-  register(f: Forgetter): void {
-    this.forgetters.add(f);
-  }
-
   /**
    * Subscribes on a connection of its own (a subscribed Redis connection takes no other
    * commands). Not awaited by start-up: a gateway starts while Redis is away, and ioredis
    * subscribes again on every reconnection.
    */
-  start(): void {
+  start(forgetter: Forgetter): void {
     const sub = this.redis.duplicate();
     this.sub = sub;
     sub.on('error', () => {});
     sub.on('message', (channel: string, raw: string) => {
       if (channel !== this.channel) return;
       const m = parse(raw);
-      if (m) for (const f of this.forgetters) f.forgetLocally(m);
+      if (m) forgetter.forgetLocally(m);
     });
     sub.subscribe(this.channel).catch((err: Error) => {
       this.log.warn(

@@ -42,13 +42,13 @@ export class SessionRepo implements Forgetter {
   private readonly remembered = new Map<string, { s: SessionUser; at: number }>();
   /** Bumped by every revocation: a lookup that overlapped one is not remembered (it may predate it). */
   private epoch = 0;
-  /** Tells the other gateways (and repositories) what this one forgot (session-broadcast.ts). */
+  /** Tells the other gateways what this one forgot (session-broadcast.ts). */
   private broadcast: SessionBroadcast | null = null;
 
-  /** Publishes this repository's revocations and applies everyone else's. */
+  /** Publishes this repository's revocations and applies the other gateways'. */
   attach(broadcast: SessionBroadcast): void {
     this.broadcast = broadcast;
-    broadcast.register(this);
+    broadcast.start(this);
   }
 
   forgetLocally(m: ForgetMessage): void {

@@ -8,7 +8,6 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { FacilityRepo } from '../identity/facilities.js';
-import { SessionRepo } from '../identity/sessions.js';
 import type { UserRepo } from '../identity/users.js';
 import attachmentRoutes from './attachments.js';
 import { StatEscalation } from './escalation.js';
@@ -104,12 +103,10 @@ export async function registerNotifications(
     await events.stop();
   });
 
-  // The stream's own session memory hears every revocation, this gateway's and the others'.
-  const streamSessions = new SessionRepo(app.db, c.RADLINK_SESSION_TTL_SECONDS);
-  streamSessions.attach(app.sessionNews);
   await app.register(eventStreamRoutes, {
     events,
-    sessions: streamSessions,
+    // The app's session memory: every revocation, this gateway's or another's, reaches it.
+    sessions: app.sessions,
     heartbeatSeconds: c.RADLINK_SSE_HEARTBEAT_SECONDS,
   });
   await app.register(escalationRoutes, { requests: deps.requests, escalation, events });

@@ -186,8 +186,8 @@ async function store(
   upload: (key: string) => Promise<unknown>,
 ): Promise<ArchivedMessage> {
   const key = archiveKeyOf(h.sha256);
-  const existing = await statOrNull(deps.s3, deps.bucket, key);
-  if (!existing || existing.size !== h.size || !(await verified(deps, key, h.size, h.md5hex, h.sha256))) {
+  // A verified copy already there stands (content addressing); one HEAD decides it.
+  if (!(await verified(deps, key, h.size, h.md5hex, h.sha256))) {
     await upload(key);
     if (!(await verified(deps, key, h.size, h.md5hex, h.sha256))) {
       throw new UnrecoverableError(`archive copy of ${job.orthancId} failed verification`);
